@@ -1,0 +1,93 @@
+import type { MeterProvider } from '@opentelemetry/api';
+import type { ExporterName, PoolscopeOptions } from './types.js';
+import { warnOnce } from './warn.js';
+
+/** Options with every default applied and every value checked. */
+export interface ResolvedOptions {
+  readonly exporters: readonly ExporterName[];
+  readonly host: string | undefined;
+  readonly port: number;
+  readonly maxOrigins: number;
+  readonly exportIntervalMillis: number;
+  readonly meterProvider: MeterProvider | undefined;
+  readonly serviceName: string | undefined;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Setting = Exclude<keyof PoolscopeOptions, 'meterProvider'>;
+
+/** The environment variable behind each option. */
+export const ENVIRONMENT: Readonly<Record<Setting, string>> = {
+  exporters: 'OTEL_METRICS_EXPORTER',
+  host: 'OTEL_EXPORTER_PROMETHEUS_HOST',
+  port: 'OTEL_EXPORTER_PROMETHEUS_PORT',
+  maxOrigins: 'POOLSCOPE_MAX_ORIGINS',
+  exportIntervalMillis: 'OTEL_METRIC_EXPORT_INTERVAL',
+  serviceName: 'OTEL_SERVICE_NAME',
+};
+
+export const DEFAULTS = {
+  exporters: ['prometheus'] as readonly ExporterName[],
+  port: 9464,
+  maxOrigins: 100,
+  exportIntervalMillis: 60_000,
+} as const;
+
+const EXPORTERS: readonly string[] = ['prometheus', 'otlp', 'console'];
+
+/** A setting as given: its name as the user wrote it (option or variable) and its raw value. */
+interface Given { readonly name: string; readonly value: unknown }
+
+function given(options: PoolscopeOptions, env: Env, setting: Setting): Given | undefined {
+  if (options[setting] !== undefined) return { name: `option ${setting}`, value: options[setting] };
+  const variable = ENVIRONMENT[setting];
+  const value = env[variable];
+  return value === undefined || value.trim() === '' ? undefined : { name: variable, value };
+}
+
+function invalid({ name, value }: Given, accepted: string, fallback: string): void {
+  warnOnce('POOLSCOPE_INVALID_SETTING',
+    `poolscope: ${name}=${JSON.stringify(value)} is not valid; it accepts ${accepted}. Using ${fallback}.`,
+    `setting:${name}`);
+}
+
+function integer(setting: Given | undefined, min: number, max: number, fallback: number): number {
+  if (setting === undefined) return fallback;
+  const { value } = setting;
+  const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof number === 'number' && Number.isInteger(number) && number >= min && number <= max) return number;
+  invalid(setting, `a whole number from ${min} to ${max}`, String(fallback));
+  return fallback;
+}
+
+function exporterList(setting: Given | undefined): readonly ExporterName[] {
+  if (setting === undefined) return DEFAULTS.exporters;
+  const { value } = setting;
+  const names = typeof value === 'string' ? value.split(',').map((name) => name.trim().toLowerCase()) : value;
+  if (Array.isArray(names)) {
+    const chosen = names.filter((name) => name !== 'none');
+    if (chosen.every((name) => EXPORTERS.includes(name))) return [...new Set(chosen as ExporterName[])];
+  }
+  invalid(setting, `a comma list of ${[...EXPORTERS, 'none'].join(', ')}`, DEFAULTS.exporters.join(','));
+  return DEFAULTS.exporters;
+}
+
+function text(setting: Given | undefined): string | undefined {
+  if (setting === undefined) return undefined;
+  if (typeof setting.value === 'string' && setting.value.trim() !== '') return setting.value.trim();
+  invalid(setting, 'a non-empty string', 'the default');
+  return undefined;
+}
+
+/** Explicit options win over the environment; anything invalid gets one warning and the default. */
+export function resolveOptions(options: PoolscopeOptions = {}, env: Env = process.env): ResolvedOptions {
+  return {
+    exporters: exporterList(given(options, env, 'exporters')),
+    host: text(given(options, env, 'host')),
+    port: integer(given(options, env, 'port'), 0, 65535, DEFAULTS.port),
+    maxOrigins: integer(given(options, env, 'maxOrigins'), 1, 100_000, DEFAULTS.maxOrigins),
+    exportIntervalMillis: integer(given(options, env, 'exportIntervalMillis'), 100, 86_400_000, DEFAULTS.exportIntervalMillis),
+    meterProvider: options.meterProvider,
+    serviceName: text(given(options, env, 'serviceName')),
+  };
+}

@@ -1,0 +1,53 @@
+import type { BatchObservableCallback, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
+import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
+import { readHistograms, readValues } from '../metrics/readings.js';
+import type { OriginRegistry } from '../state/origin-registry.js';
+import type { OriginStats } from '../state/origin-stats.js';
+import { SCOPE } from './scope.js';
+
+/**
+ * Records into an application's own MeterProvider, whose readers poolscope cannot reach with
+ * its producer. Counters and gauges are observable instruments read in one batch callback;
+ * histograms are the provider's own, and each of poolscope's buckets mirrors its samples there.
+ */
+export class MeterBridge {
+  readonly #meter: Meter;
+  readonly #observables = new Map<MetricKey, Observable>();
+  readonly #histograms = new Map<MetricKey, Histogram>();
+  readonly #callback: BatchObservableCallback;
+
+  constructor(meterProvider: MeterProvider, registry: OriginRegistry) {
+    this.#meter = meterProvider.getMeter(SCOPE.name, SCOPE.version);
+    for (const key of Object.keys(METRICS) as MetricKey[]) {
+      const spec = METRICS[key];
+      const options = { description: spec.description, unit: spec.unit };
+      if (spec.instrument === 'Counter') this.#observables.set(key, this.#meter.createObservableCounter(spec.name, options));
+      else if (spec.instrument === 'UpDownCounter') this.#observables.set(key, this.#meter.createObservableUpDownCounter(spec.name, options));
+      else if (spec.instrument === 'Gauge') this.#observables.set(key, this.#meter.createObservableGauge(spec.name, options));
+      else {
+        const boundaries: readonly number[] | undefined = (BOUNDARIES as Partial<Record<MetricKey, readonly number[]>>)[key];
+        const advice = boundaries === undefined ? {} : { advice: { explicitBucketBoundaries: [...boundaries] } };
+        this.#histograms.set(key, this.#meter.createHistogram(spec.name, { ...options, ...advice }));
+      }
+    }
+    this.#callback = (result) => {
+      readValues(registry, performance.now(), (metric, value, attributes) => {
+        result.observe(this.#observables.get(metric)!, value, attributes);
+      });
+    };
+    this.#meter.addBatchObservableCallback(this.#callback, [...this.#observables.values()]);
+    for (const origin of registry.all()) this.#mirror(origin);
+    registry.onOriginAdded = (origin) => this.#mirror(origin);
+  }
+
+  #mirror(origin: OriginStats): void {
+    readHistograms(origin, (metric, histogram, attributes) => {
+      const instrument = this.#histograms.get(metric)!;
+      histogram.mirror = (value) => instrument.record(value, attributes);
+    });
+  }
+
+  shutdown(): void {
+    this.#meter.removeBatchObservableCallback(this.#callback, [...this.#observables.values()]);
+  }
+}

@@ -1,0 +1,73 @@
+import { ValueType, type HrTime } from '@opentelemetry/api';
+import { millisToHrTime } from '@opentelemetry/core';
+import { emptyResource } from '@opentelemetry/resources';
+import {
+  AggregationTemporality, DataPointType, type CollectionResult, type DataPoint, type Histogram,
+  type MetricData, type MetricProducer,
+} from '@opentelemetry/sdk-metrics';
+import { METRICS, type MetricKey } from '../metrics/catalog.js';
+import { readHistograms, readValues } from '../metrics/readings.js';
+import type { OriginRegistry } from '../state/origin-registry.js';
+import { SCOPE } from './scope.js';
+
+/**
+ * Hands poolscope's state to OpenTelemetry readers at collection time. The hot path only adds
+ * to plain numbers; data points are built here, once per collection.
+ */
+export class PoolscopeMetricProducer implements MetricProducer {
+  readonly #registry: OriginRegistry;
+  readonly #startTime: HrTime;
+
+  constructor(registry: OriginRegistry) {
+    this.#registry = registry;
+    this.#startTime = millisToHrTime(Date.now());
+  }
+
+  async collect(): Promise<CollectionResult> {
+    const endTime = millisToHrTime(Date.now());
+    const startTime = this.#startTime;
+    const points = new Map<MetricKey, DataPoint<number>[]>();
+    readValues(this.#registry, performance.now(), (metric, value, attributes) => {
+      let list = points.get(metric);
+      if (list === undefined) points.set(metric, list = []);
+      list.push({ startTime, endTime, attributes, value });
+    });
+    const histograms = new Map<MetricKey, DataPoint<Histogram>[]>();
+    for (const origin of this.#registry.all()) readHistograms(origin, (metric, histogram, attributes) => {
+      let list = histograms.get(metric);
+      if (list === undefined) histograms.set(metric, list = []);
+      const empty = histogram.count === 0;
+      list.push({
+        startTime, endTime, attributes,
+        value: {
+          buckets: { boundaries: [...histogram.boundaries], counts: Array.from(histogram.counts) },
+          sum: histogram.sum,
+          count: histogram.count,
+          ...(empty ? {} : { min: histogram.min, max: histogram.max }),
+        },
+      });
+    });
+
+    const metrics: MetricData[] = [];
+    for (const [metric, dataPoints] of points) {
+      const spec = METRICS[metric];
+      const descriptor = { name: spec.name, description: spec.description, unit: spec.unit, valueType: ValueType.DOUBLE };
+      metrics.push(spec.instrument === 'Gauge'
+        ? { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints }
+        : {
+            descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.SUM,
+            isMonotonic: spec.instrument === 'Counter', dataPoints,
+          });
+    }
+    for (const [metric, dataPoints] of histograms) {
+      const spec = METRICS[metric];
+      metrics.push({
+        descriptor: { name: spec.name, description: spec.description, unit: spec.unit, valueType: ValueType.DOUBLE },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.HISTOGRAM,
+        dataPoints,
+      });
+    }
+    return { resourceMetrics: { resource: emptyResource(), scopeMetrics: [{ scope: SCOPE, metrics }] }, errors: [] };
+  }
+}

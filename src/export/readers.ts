@@ -1,0 +1,106 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { MetricProducer, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { ResolvedOptions } from '../config.js';
+import { warnOnce } from '../warn.js';
+
+/** The readers that carry poolscope's metrics out, and what must be closed with them. */
+export interface Readers {
+  readonly readers: MetricReader[];
+  readonly metricsUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds one reader per chosen exporter; each exporter's package is loaded only when chosen.
+ * A reader that cannot start is left out with a warning: the app runs on either way.
+ */
+export async function createReaders(options: ResolvedOptions, producer: MetricProducer): Promise<Readers> {
+  const readers: MetricReader[] = [];
+  let server: Server | undefined;
+  let metricsUrl: string | undefined;
+  for (const name of options.exporters) {
+    try {
+      if (name === 'prometheus') {
+        const prometheus = await servePrometheus(options, producer);
+        if (prometheus === undefined) continue;
+        ({ server, metricsUrl } = prometheus);
+        readers.push(prometheus.reader);
+      } else {
+        readers.push(await periodicReader(name, options, producer));
+      }
+    } catch (error) {
+      warnOnce('POOLSCOPE_EXPORTER_FAILED',
+        `poolscope: the ${name} exporter could not start (${String(error)}); its metrics are not exported.`, `exporter:${name}`);
+    }
+  }
+  return {
+    readers,
+    metricsUrl,
+    close: () => new Promise<void>((resolve) => {
+      if (server === undefined || !server.listening) return resolve();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function servePrometheus(options: ResolvedOptions, producer: MetricProducer) {
+  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
+  // poolscope serves the endpoint itself: port 0 works, a port in use is a warning, and the
+  // server never keeps the app's process alive.
+  const reader = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+  const server = createServer((request, response) => {
+    if (request.method === 'GET' && request.url?.split('?')[0] === '/metrics') {
+      reader.getMetricsRequestHandler(request, response);
+    } else {
+      response.statusCode = 404;
+      response.end('poolscope serves GET /metrics\n');
+    }
+  });
+  server.unref();
+  const where = `${options.host ?? 'all interfaces'} port ${options.port}`;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: options.port, host: options.host }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    warnOnce('POOLSCOPE_LISTEN_FAILED',
+      `poolscope: cannot serve /metrics on ${where} (${typeof code === 'string' ? code : String(error)}); ` +
+      'the app runs on without the endpoint. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port.');
+    return undefined;
+  }
+  server.on('error', () => {});
+  const { port } = server.address() as AddressInfo;
+  const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return { reader, server, metricsUrl: `http://${shownHost}:${port}/metrics` };
+}
+
+async function periodicReader(name: 'otlp' | 'console', options: ResolvedOptions, producer: MetricProducer): Promise<MetricReader> {
+  const { PeriodicExportingMetricReader, ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
+  const exporter = name === 'console' ? new ConsoleMetricExporter() : await otlpExporter();
+  return new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis: options.exportIntervalMillis,
+    exportTimeoutMillis: Math.min(30_000, options.exportIntervalMillis),
+    metricProducers: [producer],
+  });
+}
+
+/** The OTLP exporter for the protocol the standard variables ask for; it reads its other variables itself. */
+async function otlpExporter() {
+  const protocol = (process.env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+  if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter();
+  if (protocol !== 'http/protobuf') {
+    warnOnce('POOLSCOPE_INVALID_SETTING',
+      `poolscope: OTLP protocol ${JSON.stringify(protocol)} is not supported; it accepts http/protobuf or http/json. Using http/protobuf.`,
+      'setting:OTEL_EXPORTER_OTLP_PROTOCOL');
+  }
+  return new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
+}

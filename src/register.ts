@@ -1,0 +1,40 @@
+/**
+ * `node --import poolscope/register app.js`: starts poolscope from the environment. Nothing
+ * here may throw into the app or change how it exits.
+ */
+import { start } from './agent.js';
+import type { PoolscopeAgent } from './types.js';
+import { warnOnce } from './warn.js';
+
+/** How long a signal or the end of the app may wait for the last export. */
+const SHUTDOWN_TIMEOUT_MS = 2_000;
+
+function shutdownWithin(agent: PoolscopeAgent, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    agent.shutdown().then(resolve, resolve).finally(() => clearTimeout(timer));
+  });
+}
+
+function onSignal(agent: PoolscopeAgent, signal: 'SIGTERM' | 'SIGINT'): void {
+  const handler = (): void => {
+    process.removeListener(signal, handler);
+    // With no handler of the app's, Node's default is to die by the signal: do so once
+    // the last export is out, so the exit status is what it would have been.
+    const appHandles = process.listenerCount(signal) > 0;
+    void shutdownWithin(agent, SHUTDOWN_TIMEOUT_MS).then(() => {
+      if (!appHandles) process.kill(process.pid, signal);
+    });
+  };
+  process.on(signal, handler);
+}
+
+try {
+  const agent = await start();
+  process.once('beforeExit', () => void shutdownWithin(agent, SHUTDOWN_TIMEOUT_MS));
+  onSignal(agent, 'SIGTERM');
+  onSignal(agent, 'SIGINT');
+} catch (error) {
+  warnOnce('POOLSCOPE_NOT_STARTED', `poolscope did not start (${String(error)}); the app runs without it.`);
+}

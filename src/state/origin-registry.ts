@@ -1,0 +1,78 @@
+import { OriginStats, type OriginIdentity } from './origin-stats.js';
+import { OTHER_ORIGIN } from '../metrics/catalog.js';
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'http:': 80, 'https:': 443 };
+/** Longest origin string looked at; anything longer is not an origin an app dials. */
+const MAX_ORIGIN_LENGTH = 2048;
+
+/**
+ * Reduces whatever undici calls an origin (`'https://user:pw@api.example.com/'`, a URL object,
+ * `connectParams`) to scheme, host and port. Path, query, user name and password never
+ * survive; anything that is not http(s) gives undefined.
+ */
+export function parseOrigin(raw: string): OriginIdentity | undefined {
+  if (raw.length > MAX_ORIGIN_LENGTH) return undefined;
+  const url = URL.parse(raw);
+  if (url === null) return undefined;
+  const defaultPort = DEFAULT_PORTS[url.protocol];
+  if (defaultPort === undefined || url.hostname === '') return undefined;
+  const port = url.port === '' ? defaultPort : Number(url.port);
+  const scheme = url.protocol.slice(0, -1);
+  // The label carries an IPv6 address without the brackets URLs put around it.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { key: `${scheme}://${url.hostname}:${port}`, scheme, host, port };
+}
+
+/**
+ * The per-origin records, found with one map lookup by the string undici gives. At most
+ * `maxOrigins` origins get a record of their own; the rest share one `_other` record, so
+ * memory and series stay bounded whatever the app calls.
+ */
+export class OriginRegistry {
+  readonly maxOrigins: number;
+  readonly #byKey = new Map<string, OriginStats>();
+  /** Raw origin strings as undici hands them, each parsed once. */
+  readonly #byRaw = new Map<string, OriginStats>();
+  readonly #maxRaw: number;
+  #other: OriginStats | undefined;
+  /** Called once for each record created, `_other` included. */
+  onOriginAdded: ((origin: OriginStats) => void) | undefined = undefined;
+
+  constructor(maxOrigins: number) {
+    this.maxOrigins = maxOrigins;
+    this.#maxRaw = maxOrigins * 4 + 64;
+  }
+
+  /** The record for an origin string, or undefined when it is not an http(s) origin. */
+  lookup(raw: string): OriginStats | undefined {
+    const known = this.#byRaw.get(raw);
+    if (known !== undefined) return known;
+    const identity = parseOrigin(raw);
+    if (identity === undefined) return undefined;
+    const stats = this.#byKey.get(identity.key) ?? this.#add(identity);
+    // Spellings of origins the app makes up on the fly must not grow this map without bound.
+    if (this.#byRaw.size >= this.#maxRaw) this.#byRaw.clear();
+    this.#byRaw.set(raw, stats);
+    return stats;
+  }
+
+  /** Every record, the `_other` one last. */
+  *all(): IterableIterator<OriginStats> {
+    yield* this.#byKey.values();
+    if (this.#other !== undefined) yield this.#other;
+  }
+
+  #add(identity: OriginIdentity): OriginStats {
+    if (this.#byKey.size >= this.maxOrigins) {
+      if (this.#other === undefined) {
+        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 });
+        this.onOriginAdded?.(this.#other);
+      }
+      return this.#other;
+    }
+    const stats = new OriginStats(identity);
+    this.#byKey.set(identity.key, stats);
+    this.onOriginAdded?.(stats);
+    return stats;
+  }
+}

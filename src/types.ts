@@ -1,0 +1,59 @@
+import type { MeterProvider } from '@opentelemetry/api';
+
+/** Where poolscope sends its metrics. */
+export type ExporterName = 'prometheus' | 'otlp' | 'console';
+
+/** Options of `start()`. An option left out is read from its environment variable, else defaults. */
+export interface PoolscopeOptions {
+  /** Where metrics go; `[]` sends them nowhere. Env `OTEL_METRICS_EXPORTER`; default `['prometheus']`. */
+  exporters?: readonly ExporterName[];
+  /** Interface `/metrics` listens on. Env `OTEL_EXPORTER_PROMETHEUS_HOST`; default all interfaces. */
+  host?: string;
+  /** Port of `/metrics`; 0 picks a free one. Env `OTEL_EXPORTER_PROMETHEUS_PORT`; default 9464. */
+  port?: number;
+  /** Origins tracked one by one; the rest fold into `server.address="_other"`. Env `POOLSCOPE_MAX_ORIGINS`; default 100. */
+  maxOrigins?: number;
+  /** Milliseconds between OTLP and console exports. Env `OTEL_METRIC_EXPORT_INTERVAL`; default 60000. */
+  exportIntervalMillis?: number;
+  /** The app's MeterProvider to record into instead of poolscope's own (`exporters` are then not started). */
+  meterProvider?: MeterProvider;
+  /** `service.name` of poolscope's own provider. Env `OTEL_SERVICE_NAME`; default the app's package name. */
+  serviceName?: string;
+}
+
+/** One origin's figures, as `agent.snapshot()` returns them. */
+export interface OriginSnapshot {
+  /** `scheme://host:port`, or `_other` for the origins past `maxOrigins`. */
+  readonly origin: string;
+  /** Requests whose headers were written to a socket. */
+  readonly requests: number;
+  /** Of those, the ones that were a socket's first request. */
+  readonly requestsOnNewConnections: number;
+  /** Of those, the ones sent on a socket that had already carried one. */
+  readonly requestsOnReusedConnections: number;
+  /** requestsOnReusedConnections / requests since start; null before the first request. */
+  readonly reuseRatio: number | null;
+  /** Requests created and not yet finished. */
+  readonly activeRequests: number;
+  readonly openConnections: { readonly active: number; readonly idle: number };
+  readonly connectionsOpened: number;
+  readonly connectionsClosed: { readonly active: number; readonly idle: number };
+  /** Failed connection attempts, per error type. */
+  readonly connectionErrors: Readonly<Record<string, number>>;
+  /** Median of the latest connection setup durations; null until one was measured. */
+  readonly typicalSetupSeconds: number | null;
+  /** Estimated setup time reuse saved. */
+  readonly savedSeconds: number;
+  /** Median time to first byte on a new and on a reused connection; null without samples. */
+  readonly timeToFirstByteP50Seconds: { readonly newConnection: number | null; readonly reused: number | null };
+}
+
+/** A running poolscope agent. */
+export interface PoolscopeAgent {
+  /** Where `/metrics` is served, when the Prometheus exporter is listening. */
+  readonly metricsUrl: string | undefined;
+  /** Every tracked origin's figures, as plain objects. */
+  snapshot(): OriginSnapshot[];
+  /** Unsubscribes from every channel, exports a last time, and closes `/metrics`. */
+  shutdown(): Promise<void>;
+}
