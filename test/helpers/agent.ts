@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { start, type OriginSnapshot, type PoolscopeAgent } from 'poolscope';
+import type { TestServer } from './servers.ts';
+
+/** The agent for this test file's process, exporting nowhere: tests read `snapshot()`. */
+export function testAgent(): Promise<PoolscopeAgent> {
+  return start({ exporters: [] });
+}
+
+/** The agent's figures for one server's origin. */
+export function figuresFor(agent: PoolscopeAgent, server: TestServer): OriginSnapshot {
+  const figures = agent.snapshot().find((entry) => entry.origin === server.origin);
+  assert.ok(figures, `poolscope has no record for ${server.origin}`);
+  return figures;
+}
+
+/**
+ * The equalities that must hold between the agent and the server at any quiet moment:
+ * every request that reached a socket counted once, new ones = sockets that carried one,
+ * opened = accepted (TLS: handshakes), open = what the server still holds, nothing in flight.
+ */
+export function assertMatchesServer(agent: PoolscopeAgent, server: TestServer, tls = false): void {
+  const figures = figuresFor(agent, server);
+  const { truth } = server;
+  assert.equal(figures.requests, truth.requests, 'requests = requests the server received');
+  assert.equal(figures.requestsOnNewConnections, truth.connectionsWithRequests, 'new = server connections that carried a request');
+  assert.equal(figures.requestsOnReusedConnections, truth.requests - truth.connectionsWithRequests, 'reused = the rest');
+  assert.equal(figures.connectionsOpened, tls ? truth.tlsHandshakes : truth.connections, 'opened = connections the server accepted');
+  assert.equal(figures.activeRequests, 0, 'no request in flight');
+  assert.equal(figures.openConnections.active, 0, 'no busy socket');
+  assert.equal(figures.openConnections.idle, truth.open, 'idle sockets = sockets the server holds open');
+  assert.equal(figures.connectionsClosed.active + figures.connectionsClosed.idle, figures.connectionsOpened - truth.open,
+    'closed = opened - still open');
+}
