@@ -151,9 +151,10 @@ export class UndiciTap {
     if (!isObject(socket) || this.#sockets.has(socket)) return;
     const origin = this.#originOfConnect(connectParams);
     if (origin === undefined || typeof (socket as Partial<Closable>).once !== 'function') return;
+    // The listener first: if the socket refuses it, nothing was recorded.
+    (socket as Closable).once('close', this.#onSocketClose);
     const now = performance.now();
     this.#sockets.set(socket, newSocketRecord(origin, now, false));
-    (socket as Closable).once('close', this.#onSocketClose);
     const version = connectParams?.version === 'h2' ? '2' : '1.1';
     origin.connectionOpened(version, startedAt < 0 ? -1 : (now - startedAt) / 1000);
   }
@@ -224,9 +225,9 @@ export class UndiciTap {
   /** A socket that connected before poolscope was listening: tracked from now on, never counted as opened. */
   #adopt(socket: object, origin: OriginStats, now: number): SocketRecord | undefined {
     if (typeof (socket as Partial<Closable>).once !== 'function') return undefined;
+    (socket as Closable).once('close', this.#onSocketClose);
     const connection = newSocketRecord(origin, now, true);
     this.#sockets.set(socket, connection);
-    (socket as Closable).once('close', this.#onSocketClose);
     origin.openIdle++;
     return connection;
   }
