@@ -1,3 +1,4 @@
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resolveOptions } from './config.js';
 import { MeterBridge } from './export/meter-bridge.js';
 import { PoolscopeMetricProducer } from './export/metric-producer.js';
@@ -42,7 +43,6 @@ async function launch(options: PoolscopeOptions | undefined, forget: () => void)
     const bridge = new MeterBridge(resolved.meterProvider, registry);
     closeExport = async () => bridge.shutdown();
   } else {
-    const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
     const readers = await createReaders(resolved, new PoolscopeMetricProducer(registry));
     const provider = new MeterProvider({ resource: buildResource(resolved.serviceName), readers: readers.readers });
     metricsUrl = readers.metricsUrl;

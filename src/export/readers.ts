@@ -75,6 +75,7 @@ async function servePrometheus(options: ResolvedOptions, producer: MetricProduce
       'the app runs on without the endpoint. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port.');
     return undefined;
   }
+  // Once listening, a server error (a broken scrape connection) must not become the app's crash.
   server.on('error', () => {});
   const { port } = server.address() as AddressInfo;
   const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
