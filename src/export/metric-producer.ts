@@ -51,7 +51,7 @@ export class PoolscopeMetricProducer implements MetricProducer {
     const metrics: MetricData[] = [];
     for (const [metric, dataPoints] of points) {
       const spec = METRICS[metric];
-      const descriptor = { name: spec.name, description: spec.description, unit: spec.unit, valueType: ValueType.DOUBLE };
+      const descriptor = descriptorOf(metric);
       metrics.push(spec.instrument === 'Gauge'
         ? { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints }
         : {
@@ -60,9 +60,8 @@ export class PoolscopeMetricProducer implements MetricProducer {
           });
     }
     for (const [metric, dataPoints] of histograms) {
-      const spec = METRICS[metric];
       metrics.push({
-        descriptor: { name: spec.name, description: spec.description, unit: spec.unit, valueType: ValueType.DOUBLE },
+        descriptor: descriptorOf(metric),
         aggregationTemporality: AggregationTemporality.CUMULATIVE,
         dataPointType: DataPointType.HISTOGRAM,
         dataPoints,
@@ -70,4 +69,9 @@ export class PoolscopeMetricProducer implements MetricProducer {
     }
     return { resourceMetrics: { resource: emptyResource(), scopeMetrics: [{ scope: SCOPE, metrics }] }, errors: [] };
   }
+}
+
+function descriptorOf(metric: MetricKey) {
+  const { name, description, unit } = METRICS[metric];
+  return { name, description, unit, valueType: ValueType.DOUBLE };
 }
