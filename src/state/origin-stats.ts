@@ -122,6 +122,11 @@ export class OriginStats {
     if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
   }
 
+  /** A socket open before poolscope started: open from now on, but not opened by us. */
+  connectionAdopted(): void {
+    this.openIdle++;
+  }
+
   connectionFailed(errorType: string): void {
     const known = this.connectErrors.has(errorType) || this.connectErrors.size < MAX_ERROR_TYPES;
     const key = known ? errorType : OTHER_ORIGIN;

@@ -150,13 +150,11 @@ export class UndiciTap {
     const startedAt = this.#takeAttempt(connector);
     if (!isObject(socket) || this.#sockets.has(socket)) return;
     const origin = this.#originOfConnect(connectParams);
-    if (origin === undefined || typeof (socket as Partial<Closable>).once !== 'function') return;
-    // The listener first: if the socket refuses it, nothing was recorded.
-    (socket as Closable).once('close', this.#onSocketClose);
-    const now = performance.now();
-    this.#sockets.set(socket, newSocketRecord(origin, now, false));
+    if (origin === undefined) return;
+    const connection = this.#track(socket, origin, false);
+    if (connection === undefined) return;
     const version = connectParams?.version === 'h2' ? '2' : '1.1';
-    origin.connectionOpened(version, startedAt < 0 ? -1 : (now - startedAt) / 1000);
+    origin.connectionOpened(version, startedAt < 0 ? -1 : (connection.openedAt - startedAt) / 1000);
   }
 
   #connectError({ connectParams, connector, error }: ConnectMessage): void {
@@ -178,7 +176,7 @@ export class UndiciTap {
       this.#requests.set(request, record);
     }
     if (record.socket !== undefined) return;
-    const connection = this.#sockets.get(socket) ?? this.#adopt(socket, record.origin, now);
+    const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, true);
     if (connection === undefined) return;
     const reused = connection.requests > 0 || connection.adopted;
     const idleSeconds = reused && connection.inFlight === 0 ? (now - connection.idleSince) / 1000 : -1;
@@ -222,13 +220,18 @@ export class UndiciTap {
     connection.origin.connectionClosed(connection.inFlight > 0, lifetimeSeconds, connection.requests);
   }
 
-  /** A socket that connected before poolscope was listening: tracked from now on, never counted as opened. */
-  #adopt(socket: object, origin: OriginStats, now: number): SocketRecord | undefined {
+  /**
+   * Starts following a socket until it closes, or gives undefined for one that cannot be
+   * followed. `adopted`: it connected before poolscope was listening, so it is never counted
+   * as opened and its first request seen counts as reused.
+   */
+  #track(socket: object, origin: OriginStats, adopted: boolean): SocketRecord | undefined {
     if (typeof (socket as Partial<Closable>).once !== 'function') return undefined;
+    // The listener first: if the socket refuses it, nothing was recorded.
     (socket as Closable).once('close', this.#onSocketClose);
-    const connection = newSocketRecord(origin, now, true);
+    const connection = newSocketRecord(origin, performance.now(), adopted);
     this.#sockets.set(socket, connection);
-    origin.openIdle++;
+    if (adopted) origin.connectionAdopted();
     return connection;
   }
 
