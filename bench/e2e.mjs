@@ -1,0 +1,119 @@
+/**
+ * End-to-end overhead: client CPU per request with poolscope, with
+ * @opentelemetry/instrumentation-undici (metrics only) and with neither, in one process,
+ * the modes alternating within every round. The server runs in a child process pinned to the
+ * other core; this process is pinned to core 0. Requests are sequential, on loopback.
+ *
+ *   node --expose-gc bench/e2e.mjs [--rounds=8] [--keep-alive-requests=1000] [--new-connection-requests=150] [--json]
+ */
+import { Agent, fetch as undiciFetch, request } from 'undici8';
+import { MODES, otelAvailable } from './lib/modes.mjs';
+import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
+import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
+
+const options = parseArgs({
+  rounds: 8, keepAliveRequests: 1000, newConnectionRequests: 150, batchMs: 3000, only: '', json: false,
+});
+
+const CLIENTS = {
+  'undici.request()': async (url, dispatcher) => {
+    const response = await request(url, { dispatcher });
+    await response.body.text();
+  },
+  'undici fetch()': async (url, dispatcher) => {
+    const response = await undiciFetch(url, { dispatcher });
+    await response.text();
+  },
+  // Node's own fetch and its bundled undici, through the global dispatcher.
+  'built-in fetch()': async (url) => {
+    const response = await fetch(url);
+    await response.text();
+  },
+};
+
+const AGENT_OPTIONS = {
+  'HTTP/1.1': { keepAliveTimeout: 60_000 },
+  'HTTP/2': { keepAliveTimeout: 60_000, allowH2: true, connect: { rejectUnauthorized: false } },
+};
+
+const SCENARIOS = [];
+for (const client of ['undici.request()', 'undici fetch()']) {
+  for (const protocol of ['HTTP/1.1', 'HTTP/2']) {
+    for (const connection of ['keep-alive', 'new connection']) SCENARIOS.push({ client, protocol, connection });
+  }
+}
+SCENARIOS.push({ client: 'built-in fetch()', protocol: 'HTTP/1.1', connection: 'keep-alive' });
+const scenarioName = (s) => `${s.client}, ${s.protocol}, ${s.connection}`;
+
+const pinned = pinSelf(0);
+const server = await startServerProcess(1);
+const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
+const urls = { 'HTTP/1.1': `http://127.0.0.1:${h1[0].port}/items/1`, 'HTTP/2': `https://127.0.0.1:${h2[0].port}/items/1` };
+
+/** Runs one scenario's batch: returns client CPU and wall time per request, in nanoseconds. */
+async function batch(scenario, keepAlive) {
+  const call = CLIENTS[scenario.client];
+  const url = urls[scenario.protocol];
+  const count = scenario.connection === 'keep-alive' ? options.keepAliveRequests : options.newConnectionRequests;
+  globalThis.gc?.();
+  const deadline = performance.now() + options.batchMs;
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  let done = 0;
+  while (done < count && performance.now() < deadline) {
+    if (scenario.connection === 'keep-alive') {
+      await call(url, keepAlive);
+    } else {
+      const dispatcher = new Agent(AGENT_OPTIONS[scenario.protocol]);
+      await call(url, dispatcher);
+      await dispatcher.close();
+    }
+    done++;
+  }
+  const wall = Number(process.hrtime.bigint() - started);
+  const used = process.cpuUsage(cpu);
+  return { cpu: ((used.user + used.system) * 1000) / done, wall: wall / done, requests: done };
+}
+
+const modes = ['none', 'poolscope', ...(otelAvailable() ? ['otel'] : [])];
+const scenarios = options.only === '' ? SCENARIOS : SCENARIOS.filter((s) => scenarioName(s).includes(options.only));
+const keepAliveAgents = new Map(scenarios.map((s) => [s, new Agent(AGENT_OPTIONS[s.protocol])]));
+const samples = new Map(scenarios.map((s) => [s, Object.fromEntries(modes.map((m) => [m, []]))]));
+const started = performance.now();
+try {
+  // Round 0 warms every path up (and opens the keep-alive sockets) and is not counted.
+  for (let round = 0; round <= options.rounds; round++) {
+    for (const mode of rotated(modes, round)) {
+      const leave = await MODES[mode].enter();
+      for (const scenario of scenarios) {
+        const result = await batch(scenario, keepAliveAgents.get(scenario));
+        if (round > 0) samples.get(scenario)[mode].push(result);
+      }
+      await leave();
+    }
+  }
+} finally {
+  await Promise.all(Array.from(keepAliveAgents.values(), (agent) => agent.close()));
+  await server.close();
+}
+
+const result = {
+  benchmark: 'e2e', rounds: options.rounds, pinned: pinned && canPin, seconds: (performance.now() - started) / 1000, scenarios: [],
+};
+const lines = [
+  `e2e: client CPU per request, ${options.rounds} rounds, modes interleaved${result.pinned ? ', client on core 0, server on core 1' : ''}`,
+  `  ${'scenario'.padEnd(44)} ${'CPU/request'.padStart(11)}  ${'poolscope'.padStart(22)}  ${'instrumentation-undici'.padStart(22)}`,
+];
+for (const scenario of scenarios) {
+  const perMode = samples.get(scenario);
+  const base = perMode.none.map((s) => s.cpu);
+  const entry = { name: scenarioName(scenario), ...scenario, cpuPerRequest: summary(base), wallPerRequest: summary(perMode.none.map((s) => s.wall)), overhead: {} };
+  for (const mode of modes.slice(1)) {
+    // Per round: this mode's CPU per request over the same round's run without any.
+    entry.overhead[mode] = summary(perMode[mode].map((s, i) => s.cpu / base[i] - 1));
+  }
+  const show = (o) => (o === undefined ? 'n/a' : `${fmt.pct(o.median)} [${fmt.pct(o.p25)}, ${fmt.pct(o.p75)}]`);
+  lines.push(`  ${entry.name.padEnd(44)} ${fmt.us(entry.cpuPerRequest.median).padStart(11)}  ${show(entry.overhead.poolscope).padStart(22)}  ${show(entry.overhead.otel).padStart(22)}`);
+  result.scenarios.push(entry);
+}
+emit(result, lines, options.json);

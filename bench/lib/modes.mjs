@@ -1,0 +1,99 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { start } from '../../dist/index.js';
+import { ALL_CHANNELS } from './recording.mjs';
+
+/**
+ * The ways a benchmark runs the same work: with nothing subscribed, with a subscriber that does
+ * nothing (the floor diagnostics_channel itself sets), with poolscope, and with
+ * `@opentelemetry/instrumentation-undici` recording its metrics (no tracer provider: spans are
+ * non-recording). Each mode is entered and left in one process, so runs interleave.
+ */
+export const MODES = {
+  none: { label: 'nothing subscribed', enter: async () => async () => {} },
+  noop: {
+    label: 'no-op subscriber',
+    async enter() {
+      const noop = () => {};
+      const channels = await tappedChannels();
+      for (const name of channels) diagnosticsChannel.subscribe(name, noop);
+      return async () => {
+        for (const name of channels) diagnosticsChannel.unsubscribe(name, noop);
+      };
+    },
+  },
+  poolscope: {
+    label: 'poolscope',
+    async enter() {
+      // The agent as an app runs it, /metrics listening (on loopback, a free port).
+      const agent = await start({ host: '127.0.0.1', port: 0 });
+      return () => agent.shutdown();
+    },
+  },
+  otel: {
+    label: 'instrumentation-undici',
+    async enter() {
+      const instrumentation = await otelInstrumentation();
+      instrumentation.enable();
+      return async () => instrumentation.disable();
+    },
+  },
+};
+
+let tapped;
+/** The channels poolscope subscribes to, as it runs now: the floor subscribes to the same ones. */
+async function tappedChannels() {
+  if (tapped !== undefined) return tapped;
+  const before = ALL_CHANNELS.filter((name) => diagnosticsChannel.hasSubscribers(name));
+  const agent = await start({ exporters: [] });
+  tapped = ALL_CHANNELS.filter((name) => diagnosticsChannel.hasSubscribers(name) && !before.includes(name));
+  await agent.shutdown();
+  return tapped;
+}
+
+/**
+ * `POOLSCOPE_BASELINE_DIST=/path/to/other/dist`: adds a `baseline` mode running that build of
+ * poolscope, to measure a change to the hot path against the code before it in one run.
+ */
+const baselineDist = process.env.POOLSCOPE_BASELINE_DIST;
+if (baselineDist !== undefined && baselineDist !== '') {
+  const path = isAbsolute(baselineDist) ? baselineDist : resolve(baselineDist);
+  const baseline = await import(pathToFileURL(`${path}/index.js`).href);
+  MODES.baseline = {
+    label: 'poolscope (baseline build)',
+    async enter() {
+      const agent = await baseline.start({ host: '127.0.0.1', port: 0 });
+      return () => agent.shutdown();
+    },
+  };
+}
+
+let otel;
+/** One instrumentation for the process, its MeterProvider reading with a periodic reader as an app's would. */
+async function otelInstrumentation() {
+  if (otel !== undefined) return otel;
+  const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici');
+  const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+    exportIntervalMillis: 3_600_000,
+  });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  // Built enabled (its handlers check the `enabled` setting) and switched off until a run enters.
+  otel = new UndiciInstrumentation();
+  otel.setMeterProvider(meterProvider);
+  otel.disable();
+  return otel;
+}
+
+/** Whether the comparison library is installed (`npm ci --prefix bench`). */
+export function otelAvailable() {
+  try {
+    createRequire(import.meta.url).resolve('@opentelemetry/instrumentation-undici');
+    return true;
+  } catch {
+    return false;
+  }
+}

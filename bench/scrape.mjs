@@ -1,0 +1,83 @@
+/**
+ * Scrape benchmark: poolscope with `maxOrigins` origins fully populated by real traffic
+ * (HTTP/1.1 and HTTP/2 origins on loopback, reused and closed sockets, one origin past the cap
+ * for `_other`), then `/metrics` scraped from another process. Reports the time and size of
+ * a scrape and how long poolscope's process had its event loop blocked meanwhile.
+ *
+ *   node bench/scrape.mjs [--origins=100] [--scrapes=20] [--json]
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici8';
+import { start } from '../dist/index.js';
+import { watchBlocking } from './lib/loop-blocking.mjs';
+import { pinSelf, startServerProcess } from './lib/processes.mjs';
+import { emit, fmt, parseArgs, summary } from './lib/stats.mjs';
+
+const options = parseArgs({ origins: 100, scrapes: 20, json: false });
+
+pinSelf(0);
+const server = await startServerProcess(1);
+// Half the origins speak HTTP/1.1, half HTTP/2 over TLS; one more is past the cap.
+const h1Count = Math.ceil((options.origins + 1) / 2);
+const h2Count = options.origins + 1 - h1Count;
+const listening = await server.request({
+  type: 'listen',
+  h1: Array.from({ length: h1Count }, () => ({ host: '127.0.0.1', port: 0 })),
+  h2: Array.from({ length: h2Count }, () => ({ host: '127.0.0.1', port: 0 })),
+});
+const origins = [
+  ...listening.h1.map(({ port }) => `http://127.0.0.1:${port}`),
+  ...listening.h2.map(({ port }) => `https://127.0.0.1:${port}`),
+];
+
+const agent = await start({ host: '127.0.0.1', port: 0, maxOrigins: options.origins });
+const dispatcher = new Agent({ keepAliveTimeout: 60_000, allowH2: true, connect: { rejectUnauthorized: false } });
+const get = async (url) => (await request(url, { dispatcher })).body.text();
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Every series an origin can have from traffic: new and reused requests, a closed socket, a reopen. */
+async function populate(origin) {
+  await get(`${origin}/a`);
+  await sleep(2);
+  await get(`${origin}/b`);
+  await Promise.all([get(`${origin}/c`), get(`${origin}/d`)]);
+  if (origin.startsWith('http:')) {
+    await get(`${origin}/close?close`);
+    await sleep(2);
+    await get(`${origin}/again`);
+  }
+}
+for (let i = 0; i < origins.length; i += 16) await Promise.all(origins.slice(i, i + 16).map(populate));
+const tracked = agent.snapshot().length;
+
+/** Scrapes from a child process, so the client's work is not counted as poolscope's blocking. */
+const scrapeScript = `
+  const url = process.argv[1]; const times = []; let bytes = 0; let body = '';
+  for (let i = 0; i < Number(process.argv[2]); i++) {
+    const started = performance.now();
+    const response = await fetch(url); body = await response.text();
+    times.push(performance.now() - started); bytes = Buffer.byteLength(body);
+  }
+  const series = body.split('\\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+  process.stdout.write(JSON.stringify({ times, bytes, series }));
+`;
+const { value: scraped, longestTaskMs, delayMaxMs, delayP99Ms } = await watchBlocking(async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', scrapeScript, agent.metricsUrl, String(options.scrapes)]);
+  return JSON.parse(stdout);
+});
+
+await dispatcher.close();
+await agent.shutdown();
+await server.close();
+
+const time = summary(scraped.times);
+const result = {
+  benchmark: 'scrape', origins: options.origins, tracked, scrapes: options.scrapes,
+  bytes: scraped.bytes, series: scraped.series, timeMs: time, longestTaskMs, delayMaxMs, delayP99Ms,
+};
+emit(result, [
+  `scrape: ${options.origins} origins (maxOrigins) + _other, ${tracked} records, ${options.scrapes} scrapes from another process`,
+  `  ${fmt.kib(scraped.bytes)}, ${scraped.series} series; scrape time median ${fmt.ms(time.median)} [${fmt.ms(time.min)}-${fmt.ms(time.max)}]`,
+  `  poolscope's event loop: longest task ${fmt.ms(longestTaskMs)}, delay max ${fmt.ms(delayMaxMs)}, p99 ${fmt.ms(delayP99Ms)}`,
+], options.json);
