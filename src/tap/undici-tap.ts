@@ -4,6 +4,7 @@ import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Connection, OriginStats } from '../state/origin-stats.js';
 import { warnOnce } from '../warn.js';
 import { handoff } from './dispatch-timing.js';
+import { requestSlot, socketSlot } from './object-slot.js';
 import { poolOf } from './pool-identity.js';
 
 /** What poolscope remembers of one request while it is in flight. */
@@ -63,8 +64,8 @@ function isObject(value: unknown): value is object {
  */
 export class UndiciTap {
   readonly #registry: OriginRegistry;
-  readonly #requests = new WeakMap<object, RequestRecord>();
-  readonly #sockets = new WeakMap<object, Connection>();
+  readonly #requests = requestSlot<RequestRecord>(this);
+  readonly #sockets = socketSlot<Connection>(this);
   /** Start times of connection attempts, oldest first, per connector. */
   readonly #attempts = new WeakMap<object, number[]>();
   /** Dispatchers that have opened a socket, so each counts once in `pools.created`. */
