@@ -12,6 +12,16 @@ export const canPin = (() => {
   }
 })();
 
+/** Whether valgrind is installed, for the instruction counts. */
+export function valgrindAvailable() {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Pins this process (every thread it has now, and so the ones it makes) to one core. */
 export function pinSelf(core) {
   if (!canPin) return false;

@@ -1,0 +1,48 @@
+/**
+ * Instruction counts of the replay micro-benchmark under `valgrind --tool=callgrind`: the same
+ * on a busy machine as on an idle one. Each mode runs twice, with two lifecycle counts after the
+ * same warm-up; the difference in instructions over the difference in lifecycles is one
+ * lifecycle. V8 runs single-threaded so its compilers and GC work in the counted thread.
+ *
+ *   node bench/callgrind.mjs [--modes=none,noop,poolscope] [--count=20000] [--warmup=20000] [--json]
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { valgrindAvailable } from './lib/processes.mjs';
+import { emit, parseArgs } from './lib/stats.mjs';
+
+const options = parseArgs({ modes: 'none,noop,poolscope', count: 20_000, warmup: 20_000, json: false });
+
+const replayScript = fileURLToPath(new URL('./replay.mjs', import.meta.url));
+
+async function instructions(mode, count) {
+  const { stderr } = await promisify(execFile)('valgrind', [
+    '--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null',
+    process.execPath, '--single-threaded', replayScript, `--only=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`,
+  ], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
+  const match = /Collected : (\d+)/.exec(stderr);
+  if (match === null) throw new Error(`callgrind printed no count for ${mode}: ${stderr.slice(-500)}`);
+  return Number(match[1]);
+}
+
+if (!valgrindAvailable()) {
+  emit({ benchmark: 'callgrind', available: false }, ['callgrind: valgrind is not installed; skipped'], options.json);
+} else {
+  const modes = options.modes.split(',');
+  const perLifecycle = {};
+  for (const mode of modes) {
+    // The two runs count instructions, not time: running them side by side changes nothing.
+    const [without, withCount] = await Promise.all([instructions(mode, 0), instructions(mode, options.count)]);
+    perLifecycle[mode] = (withCount - without) / options.count;
+  }
+  const added = (mode) => perLifecycle[mode] - (perLifecycle.none ?? 0);
+  const result = { benchmark: 'callgrind', available: true, count: options.count, warmup: options.warmup, perLifecycle };
+  const lines = [`callgrind: instructions per keep-alive lifecycle (${options.count} lifecycles after ${options.warmup} of warm-up)`];
+  for (const mode of modes) lines.push(`  ${mode.padEnd(10)} ${Math.round(perLifecycle[mode]).toLocaleString('en-US').padStart(8)} total, ${Math.round(added(mode)).toLocaleString('en-US').padStart(8)} added`);
+  if (perLifecycle.noop !== undefined && perLifecycle.poolscope !== undefined) {
+    result.overFloor = added('poolscope') / added('noop');
+    lines.push(`  poolscope / no-op floor: ${result.overFloor.toFixed(1)}x`);
+  }
+  emit(result, lines, options.json);
+}

@@ -1,0 +1,110 @@
+/**
+ * Runs every benchmark, each in processes of its own, and prints one table of the figures
+ * against the targets. `npm run bench` (builds first). `--smoke` runs each with tiny counts, to
+ * check they still work; its figures mean nothing. `--out=file.json` keeps every raw figure.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { otelAvailable } from './lib/modes.mjs';
+import { canPin, valgrindAvailable } from './lib/processes.mjs';
+import { fmt, parseArgs } from './lib/stats.mjs';
+
+const options = parseArgs({ smoke: false, callgrind: true, out: '' });
+
+const SMOKE = {
+  replay: ['--lifecycles=200', '--rounds=1'],
+  callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
+  e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
+  memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],
+  scrape: ['--origins=6', '--scrapes=2'],
+  scrapeLarge: ['--origins=12', '--scrapes=2'],
+};
+
+async function run(script, args = [], nodeOptions = []) {
+  const started = performance.now();
+  const { stdout } = await promisify(execFile)(process.execPath, [...nodeOptions, fileURLToPath(new URL(script, import.meta.url)), ...args, '--json'], {
+    maxBuffer: 64 * 1024 * 1024, timeout: 900_000,
+  });
+  const result = JSON.parse(stdout.trim().split('\n').at(-1));
+  process.stderr.write(`  ${script} ${args.join(' ')}: ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  return result;
+}
+
+const smoke = (name, args) => (options.smoke ? SMOKE[name] : args);
+const started = Date.now();
+const machine = {
+  node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: loadavg(),
+  pinned: canPin, otel: otelAvailable(), date: new Date().toISOString(),
+};
+process.stderr.write(`poolscope benchmarks on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}\n`);
+const results = {
+  replay: await run('replay.mjs', smoke('replay', [])),
+  callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
+  e2e: await run('e2e.mjs', smoke('e2e', []), ['--expose-gc']),
+  memory: await run('memory.mjs', smoke('memory', [])),
+  scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
+  scrapeLarge: await run('scrape.mjs', smoke('scrapeLarge', ['--origins=1000', '--scrapes=5'])),
+};
+if (options.out !== '') writeFileSync(options.out, `${JSON.stringify({ machine, results }, null, 2)}\n`);
+
+const rows = [];
+const row = (benchmark, measure, value, target = '', met = undefined) =>
+  rows.push([benchmark, measure, value, target, met === undefined ? '' : met ? 'yes' : 'no']);
+const range = (s, format) => `${format(s.median)} [${format(s.p25)}, ${format(s.p75)}]`;
+
+const keepAlive = results.replay.kinds.keepAlive;
+const newConnection = results.replay.kinds.newConnection;
+const poolscopeAdded = keepAlive.modes.poolscope.added.median;
+row('replay', 'no-op floor, keep-alive lifecycle', range(keepAlive.floor, fmt.ns));
+row('replay', 'poolscope, keep-alive lifecycle', range(keepAlive.modes.poolscope.added, fmt.ns));
+row('replay', 'poolscope / floor', range(keepAlive.modes.poolscope.overFloor, fmt.ratio), '<= 3x', keepAlive.modes.poolscope.overFloor.median <= 3);
+if (keepAlive.modes.otel !== undefined) row('replay', 'instrumentation-undici, keep-alive lifecycle', range(keepAlive.modes.otel.added, fmt.ns));
+row('replay', 'poolscope, request on a new socket', range(newConnection.modes.poolscope.added, fmt.ns));
+if (results.callgrind?.available) {
+  const { perLifecycle } = results.callgrind;
+  for (const mode of Object.keys(perLifecycle)) {
+    row('callgrind', `${mode}, instructions per keep-alive lifecycle`, Math.round(perLifecycle[mode] - perLifecycle.none).toLocaleString('en-US') + ' added');
+  }
+  if (results.callgrind.overFloor !== undefined) row('callgrind', 'poolscope / floor', fmt.ratio(results.callgrind.overFloor), '<= 3x', results.callgrind.overFloor <= 3);
+}
+const requestKeepAlive = results.e2e.scenarios.find((s) => s.client === 'undici.request()' && s.protocol === 'HTTP/1.1' && s.connection === 'keep-alive');
+if (requestKeepAlive !== undefined) {
+  const share = poolscopeAdded / requestKeepAlive.cpuPerRequest.median;
+  row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
+}
+for (const s of results.e2e.scenarios) {
+  const ours = s.overhead.poolscope;
+  const theirs = s.overhead.otel;
+  row('e2e', `${s.name}: poolscope`, range(ours, fmt.pct), '<= +2%', ours.median <= 0.02);
+  if (theirs !== undefined) row('e2e', `${s.name}: instrumentation-undici`, range(theirs, fmt.pct), '> poolscope', theirs.median > ours.median);
+}
+const memory = results.memory;
+const census = memory.replay.poolscope.census;
+row('memory', `poolscope's heap after ${memory.options.requests.toLocaleString('en-US')} requests, ${memory.options.origins.toLocaleString('en-US')} origins`,
+  `${fmt.mib(memory.poolscopeHeap.warm)} at 10%, ${fmt.mib(memory.poolscopeHeap.end)} at the end`, `bounded by maxOrigins (${memory.options.maxOrigins})`,
+  census.originRecords === memory.options.maxOrigins + 1);
+row('memory', 'records left after the soak', `${census.originRecords} origins, ${census.requestRecords} requests, ${census.socketRecords} sockets`,
+  'maxOrigins + 1, 0, 0', census.originRecords === memory.options.maxOrigins + 1 && census.requestRecords === 0 && census.socketRecords === 0);
+row('memory', 'RSS with poolscope, 10% -> end', `${fmt.mib(memory.poolscopeRss.warm)} -> ${fmt.mib(memory.poolscopeRss.end)}`, 'flat after warm-up');
+const real = memory.real.poolscope;
+row('memory', `real traffic: ${real.requests.toLocaleString('en-US')} requests, ${real.origins.toLocaleString('en-US')} origins`,
+  `counted ${real.counted.requests} / ${real.counted.opened} connections, server ${real.truth.requests} / ${real.truth.connections}; heap ${fmt.mib(memory.realPoolscopeHeap)}`,
+  'equal', real.counted.requests === real.truth.requests && real.counted.opened === real.truth.connections);
+for (const scrape of [results.scrape, results.scrapeLarge]) {
+  row('scrape', `${scrape.origins} origins: size, series`, `${fmt.kib(scrape.bytes)}, ${scrape.series.toLocaleString('en-US')} series`);
+  row('scrape', `${scrape.origins} origins: time per scrape`, `${fmt.ms(scrape.timeMs.median)} [${fmt.ms(scrape.timeMs.min)}, ${fmt.ms(scrape.timeMs.max)}]`);
+  row('scrape', `${scrape.origins} origins: longest event-loop block`, fmt.ms(scrape.longestTaskMs), 'a few ms', scrape.longestTaskMs <= 5);
+}
+
+const header = ['benchmark', 'measure', 'result: median [p25, p75]', 'target', 'met'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+console.log(`\npoolscope benchmarks${options.smoke ? ' (smoke run: figures mean nothing)' : ''}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ` +
+  `${machine.pinned ? 'client and server pinned to separate cores' : 'no taskset: not pinned'}, load average at start ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, ` +
+  `${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+console.log(line(header));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of rows) console.log(line(r));

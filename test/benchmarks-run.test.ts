@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+// The benchmarks are not tests: this only checks that every script still runs, with counts so
+// small that none of their figures means anything. No figure is compared with a target here.
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
+const scratch = mkdtempSync(join(tmpdir(), 'poolscope-bench-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+// The comparison library lives in bench/'s own dependencies (`npm ci --prefix bench`, which CI
+// runs); without them the benchmarks run without that comparison.
+const otelInstalled = existsSync(join(root, 'bench/node_modules/@opentelemetry/instrumentation-undici'));
+if (process.env.CI === 'true') assert.ok(otelInstalled, 'CI installs bench/ dependencies');
+
+interface Summary { median: number; p25: number; p75: number }
+
+function assertSummary(summary: Summary, what: string): void {
+  for (const key of ['median', 'p25', 'p75'] as const) assert.ok(Number.isFinite(summary[key]), `${what}: ${key} is a number`);
+}
+
+it('runs every benchmark with tiny counts and prints one table', { timeout: 300_000 }, async (t) => {
+  if (!otelInstalled) t.diagnostic('bench/ dependencies not installed: instrumentation-undici is left out');
+  const out = join(scratch, 'results.json');
+  const { stdout } = await run(process.execPath, ['bench/run.mjs', '--smoke', '--callgrind=false', `--out=${out}`], {
+    cwd: root, timeout: 280_000, maxBuffer: 16 * 1024 * 1024,
+  });
+  const { results } = JSON.parse(readFileSync(out, 'utf8'));
+  const table = stdout.split('\n').filter((line) => line.startsWith('| '));
+  for (const benchmark of ['replay', 'e2e', 'memory', 'scrape']) {
+    assert.ok(table.some((line) => line.startsWith(`| ${benchmark} `)), `the table has ${benchmark} rows`);
+  }
+
+  for (const kind of ['keepAlive', 'newConnection']) {
+    for (const mode of ['none', 'noop', 'poolscope']) assertSummary(results.replay.kinds[kind].modes[mode].total, `replay ${kind} ${mode}`);
+    assert.equal('otel' in results.replay.kinds[kind].modes, otelInstalled);
+  }
+
+  // Every client, protocol and connection kind ran with and without each agent.
+  assert.equal(results.e2e.scenarios.length, 9);
+  for (const scenario of results.e2e.scenarios) {
+    assertSummary(scenario.cpuPerRequest, scenario.name);
+    assertSummary(scenario.overhead.poolscope, `${scenario.name} poolscope`);
+    if (otelInstalled) assertSummary(scenario.overhead.otel, `${scenario.name} instrumentation-undici`);
+    else assert.equal(scenario.overhead.otel, undefined);
+  }
+
+  // The soak's census and counts are exact, whatever the machine: maxOrigins records plus
+  // `_other`, nothing left per request or socket, and the real traffic counted as the server saw it.
+  const { memory } = results;
+  assert.deepEqual(memory.replay.poolscope.census, {
+    originRecords: 21, protocolRecords: 21, histograms: memory.replay.poolscope.census.histograms, requestRecords: 0, socketRecords: 0,
+  });
+  assert.equal(memory.replay.poolscope.tracked, 21);
+  const real = memory.real.poolscope;
+  assert.equal(real.requests, 80);
+  assert.equal(real.counted.requests, real.truth.requests);
+  assert.equal(real.counted.opened, real.truth.connections);
+
+  for (const [scrape, origins] of [[results.scrape, 6], [results.scrapeLarge, 12]] as const) {
+    assert.equal(scrape.tracked, origins + 1, 'every origin and `_other` tracked');
+    assert.ok(scrape.bytes > 0 && scrape.series > 0);
+    assert.ok(Number.isFinite(scrape.longestTaskMs));
+  }
+});
+
+const valgrind = await run('valgrind', ['--version']).then(() => true, () => false);
+
+it('counts instructions under callgrind', {
+  timeout: 300_000,
+  // Node under valgrind takes half a minute to start: once, on the project's own Node line.
+  skip: !valgrind ? 'valgrind is not installed' : process.versions.node.split('.')[0] !== '24' ? 'runs on Node 24 only' : false,
+}, async () => {
+  const { stdout } = await run(process.execPath, ['bench/callgrind.mjs', '--modes=none,poolscope', '--count=200', '--warmup=0', '--json'], {
+    cwd: root, timeout: 280_000,
+  });
+  const result = JSON.parse(stdout);
+  assert.equal(result.available, true);
+  for (const mode of ['none', 'poolscope']) assert.ok(result.perLifecycle[mode] > 0, `${mode}: instructions counted`);
+});
