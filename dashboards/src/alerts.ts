@@ -89,6 +89,8 @@ function recording(): RuleGroup {
   };
 }
 
+/** Rates print as plain decimals: `humanize` would print 0.17 requests/s as "166.7m". */
+const DECIMAL = 'printf "%.2f"';
 const ORIGIN_TEXT = '{{ $labels.url_scheme }}://{{ $labels.server_address }}:{{ $labels.server_port }}';
 
 /** Matchers for the alert's own job and origin, filled in by `printf` in a template. */
@@ -130,7 +132,7 @@ function alerting(options: RuleOptions): RuleGroup {
         `{{ $labels.job }} reuses few connections to ${ORIGIN_TEXT}`,
         `Only {{ $value | humanizePercentage }} of the requests {{ $labels.job }} sent to ${ORIGIN_TEXT} over the last 5 minutes went on a reused connection ` +
         `(${figure(`${recorded.reuseRatio1h}${SAME_ORIGIN}`, 'humanizePercentage', 'unknown')} over the last hour; target ${percent}), ` +
-        `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, 'humanize', 'unknown')} requests/s. ` +
+        `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, DECIMAL, 'unknown')} requests/s. ` +
         'Every other request paid for a new DNS + TCP + TLS setup.',
         options),
       alert('PoolscopeRequestsQueueing', 'warning',
@@ -140,31 +142,31 @@ function alerting(options: RuleOptions): RuleGroup {
         `The slowest 5% of requests {{ $labels.job }} sent to ${ORIGIN_TEXT} over the last 5 minutes waited {{ $value | humanizeDuration }} or more ` +
         'between dispatch and being written to a connection, longer than opening a new connection takes ' +
         `(setup p95 over the last hour: ${figure(`${recorded.setupP95}${SAME_ORIGIN}`, 'humanizeDuration', 'none opened')}). ` +
-        `Peak concurrency in one instance: ${figure(`max(${metric.activeRequestsPeak}${SAME_ORIGIN})`, 'humanize', 'unknown')} requests. ` +
+        `Peak active requests in one instance: ${figure(`max(${metric.activeRequestsPeak}${SAME_ORIGIN})`, 'humanize', 'not reported')}. ` +
         'The pool is too small for the traffic.',
         options),
       alert('PoolscopeConnectErrors', 'warning',
         `${recorded.connectErrors5m} >= ${options.connectErrorsPerSecond}`,
         '10m', '10m',
         `{{ $labels.job }} cannot connect to ${ORIGIN_TEXT} ({{ $labels.error_type }})`,
-        `{{ $value | humanize }} connection attempts per second from {{ $labels.job }} to ${ORIGIN_TEXT} failed with ` +
-        `{{ $labels.error_type }} over the last 5 minutes, while ${figure(`${recorded.opened5m}${SAME_ORIGIN}`, 'humanize', '0')} per second succeeded. ` +
+        `{{ $value | ${DECIMAL} }} connection attempts per second from {{ $labels.job }} to ${ORIGIN_TEXT} failed with ` +
+        `{{ $labels.error_type }} over the last 5 minutes, while ${figure(`${recorded.opened5m}${SAME_ORIGIN}`, DECIMAL, '0')} per second succeeded. ` +
         'Requests that needed those connections failed before being sent.',
         options),
       alert('PoolscopeClientPerRequest', 'warning',
         `${recorded.poolsCreated5m} * 60 > ${options.poolsCreatedPerMinute}`,
         '15m', '15m',
         `{{ $labels.job }} keeps building new HTTP clients for ${ORIGIN_TEXT}`,
-        `{{ $labels.job }} created {{ $value | humanize }} new connection pools per minute for ${ORIGIN_TEXT} over the last 5 minutes, ` +
-        `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, 'humanize', 'unknown')} requests/s: a client (undici Agent, SDK client) is built per request or per task, ` +
+        `{{ $labels.job }} created {{ $value | ${DECIMAL} }} new connection pools per minute for ${ORIGIN_TEXT} over the last 5 minutes, ` +
+        `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, DECIMAL, 'unknown')} requests/s: a client (undici Agent, SDK client) is built per request or per task, ` +
         'so its connections are never reused.',
         options),
       alert('PoolscopeKeepAliveChurn', 'info',
         `${recorded.reopened5m} * 60 > ${options.reopenedPerMinute}`,
         '15m', '15m',
         `Keep-alive to ${ORIGIN_TEXT} is shorter than {{ $labels.job }}'s gaps between requests`,
-        `{{ $labels.job }} reopened {{ $value | humanize }} connections per minute to ${ORIGIN_TEXT} over the last 5 minutes, ` +
-        `each within a minute of an idle one closing (of ${figure(`${recorded.opened5m}${SAME_ORIGIN} * 60`, 'humanize', 'unknown')} opened per minute). ` +
+        `{{ $labels.job }} reopened {{ $value | ${DECIMAL} }} connections per minute to ${ORIGIN_TEXT} over the last 5 minutes, ` +
+        `each within a minute of an idle one closing (of ${figure(`${recorded.opened5m}${SAME_ORIGIN} * 60`, DECIMAL, 'unknown')} opened per minute). ` +
         'Connections close just before the next request needs them.',
         options),
     ],

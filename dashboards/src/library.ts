@@ -58,7 +58,8 @@ export const statReuse = (): StatPanel => stat('Reuse rate', 'percentunit',
   { max: 1, thresholds: REUSE_THRESHOLDS });
 
 export const statRequests = (): StatPanel => stat('Requests', 'reqps',
-  'Requests per second whose headers were written to a connection, new or reused. The traffic every other figure is measured against.',
+  'Requests per second whose headers were written to a connection, new or reused: the traffic every other figure is measured against. ' +
+  'Good: steady, following the service\'s own load. Bad: a sudden drop with connect errors rising (requests fail before being sent).',
   sumRate('', selected(metric.requests), RATE));
 
 export const statNewConnections = (): StatPanel => stat('New connections', 'suffix: conn/s',
@@ -66,8 +67,8 @@ export const statNewConnections = (): StatPanel => stat('New connections', 'suff
   sumRate('', selected(metric.connectionsOpened), RATE));
 
 export const statSaved = (): StatPanel => stat('Time saved by reuse', 's',
-  'Connection setup time reuse saved per second of wall time (for each reused request, the origin\'s typical measured setup). ' +
-  'Higher is better: it is latency your requests did not pay.',
+  'Connection setup time reuse saved per second of wall time (for each reused request, the origin\'s typical measured setup): latency your requests did not pay. ' +
+  'Good: high, following the request rate. Bad: falling while traffic holds: reuse is dropping.',
   sumRate('', selected(metric.savedTime), RATE));
 
 export const statConnectErrors = (): StatPanel => stat('Connect errors', 'suffix: errors/s',
@@ -81,12 +82,13 @@ export const statQueue = (): StatPanel => stat('Time in queue p95', 's',
   quantile(0.95, '', metric.timeInQueue, SELECTED, RATE));
 
 export const statSetup = (): StatPanel => stat('Connection setup p95', 's',
-  'DNS + TCP + TLS of the slowest 5% of new connections: what each request on a new connection pays before it is sent, and what reuse saves.',
+  'DNS + TCP + TLS of the slowest 5% of new connections: what each request on a new connection pays before it is sent, and what reuse saves. ' +
+  'Good: under a millisecond on a LAN, one to three round trips across the internet. Bad: far above that (slow DNS, packet loss, slow TLS). Empty while no connection is opened.',
   quantile(0.95, '', metric.setupDuration, SELECTED, RATE));
 
 // Reuse.
 
-export const reuseRate = (view: View): TimeSeriesPanel => timeSeries('Reuse rate', 'percentunit',
+export const reuseRate = (view: View): TimeSeriesPanel => timeSeries(`Reuse rate per ${view.noun}`, 'percentunit',
   `Share of requests sent on a connection that had already carried one, per ${view.noun}. ` +
   `Good: at or above the dashed ${REUSE_TARGET * 100}% line: most requests skip DNS, TCP and TLS. ` +
   'Bad: below it with steady traffic. Near 0% means a client is built per request, or connections close between requests ' +
@@ -103,13 +105,14 @@ export const requestsNewVsReused = (): TimeSeriesPanel => timeSeries('Requests: 
   ],
   { width: 12, stack: true });
 
-export const timeSaved = (view: View): TimeSeriesPanel => timeSeries('Time saved by reuse', 's',
+export const timeSaved = (view: View): TimeSeriesPanel => timeSeries(`Time saved by reuse per ${view.noun}`, 's',
   `Connection setup time reuse saved per second of wall time, per ${view.noun}: for each reused request, the origin's typical measured setup duration. ` +
-  'Higher is better: it is the latency reuse took off requests. It falls to 0 when reuse stops, and stays 0 until a setup was measured.',
+  'Good: high, following the request rate: latency reuse took off requests. Bad: falling while traffic holds, or 0: reuse stopped. ' +
+  'It stays 0 until a setup was measured.',
   [{ expr: sumRate(view.by, selected(metric.savedTime), RATE), legend: view.legend }],
   { width: 12 });
 
-export const newConnections = (view: View): TimeSeriesPanel => timeSeries('New connections', 'suffix: conn/s',
+export const newConnections = (view: View): TimeSeriesPanel => timeSeries(`New connections per ${view.noun}`, 'suffix: conn/s',
   `Connections opened per second, per ${view.noun} and HTTP version. ` +
   'Good: near 0 in steady state; a pool opens connections at start and when traffic grows. ' +
   'Bad: a steady rate that follows the request rate: connections are not being reused.',
@@ -135,7 +138,8 @@ export const setupTime = (view: View): TimeSeriesPanel => timeSeries('Connection
   quantiles(view, metric.setupDuration, [0.5, 0.95]));
 
 export const setupPhases = (): TimeSeriesPanel => timeSeries('Connection setup by phase (p95)', 's',
-  'p95 of each setup phase: DNS lookup, TCP connect, TLS handshake. Says what to fix in a slow setup: ' +
+  'p95 of each setup phase: DNS lookup, TCP connect, TLS handshake. Good: TCP about one round trip, TLS one or two, DNS near 0 (cached). ' +
+  'Bad: one phase far above the others says what to fix: ' +
   'DNS (resolver or missing cache), TCP (distance, lost SYNs), TLS (no session resumption, long certificate chains). ' +
   'A host given as an IP address has no DNS phase; a runtime that does not show the phases leaves this empty.',
   [{
@@ -159,7 +163,7 @@ export const connectionLifetime = (view: View): TimeSeriesPanel => timeSeries('C
 
 export const streamsPerConnection = (view: View): TimeSeriesPanel => timeSeries('HTTP/2 streams per connection (peak)', 'short',
   `Most requests carried at once by one connection since the previous scrape, per ${view.noun} (highest of the instances). ` +
-  '1 is HTTP/1.1 without pipelining. Above 1 means HTTP/2 multiplexing: good, fewer handshakes for the same concurrency. ' +
+  '1 is HTTP/1.1 without pipelining. Good: above 1 on HTTP/2, requests multiplexed on few connections. ' +
   'Bad: 1 while New connections shows HTTP/2 connections climbing with concurrency: the client opens a connection per request instead of multiplexing.',
   [{ expr: `max by (${view.by}) (${selected(metric.streamsPeak)})`, legend: view.legend }]);
 
@@ -174,7 +178,7 @@ export const timeToFirstByte = (): TimeSeriesPanel => timeSeries('Time to first 
     legend: `p${q * 100} ${name}`,
   }))));
 
-export const timeInQueue = (view: View, withSetup = false): TimeSeriesPanel => timeSeries('Time in queue', 's',
+export const timeInQueue = (view: View, withSetup = false): TimeSeriesPanel => timeSeries(`Time in queue per ${view.noun}`, 's',
   `From the application's dispatch to the request's headers being written, p95 per ${view.noun}: ` +
   'waiting for a free connection, plus the setup of a new one. ' +
   'Good: near 0, or near the setup time for requests that opened a connection. ' +
@@ -213,7 +217,7 @@ export const keepAliveChurn = (view: View): TimeSeriesPanel => timeSeries('Keep-
     { expr: sumRate(view.by, selected(metric.connectionsClosed, 'http_connection_state="idle"'), RATE), legend: `idle closed ${view.legend}` },
   ]);
 
-export const connectErrors = (view: View): TimeSeriesPanel => timeSeries('Connect errors', 'suffix: errors/s',
+export const connectErrors = (view: View): TimeSeriesPanel => timeSeries(`Connect errors per ${view.noun}`, 'suffix: errors/s',
   `Failed connection attempts per second, per ${view.noun} and error type (ECONNREFUSED, ENOTFOUND, UND_ERR_CONNECT_TIMEOUT, ` +
   'a TLS code such as CERT_HAS_EXPIRED). Good: no series at all. ' +
   'Bad: any steady rate: the origin is down or unreachable, or its certificate is rejected, and requests to it fail before being sent.',
@@ -250,8 +254,9 @@ export const worstOrigins = (detailUrl: string): TablePanel => ({
   title: 'Origins, lowest reuse first',
   unit: 'short',
   width: 24,
-  description: 'Every selected origin over the time range shown, lowest reuse first. Start here: a row with low reuse and many requests costs the most; ' +
-    'its other columns say why (connections opened, setup cost, queueing, connect errors). Click an address for the origin detail dashboard.',
+  description: 'Every selected origin over the time range shown, lowest reuse first. Good: reuse green (at or above the target) on every busy origin. ' +
+    'Bad: a red row with many requests costs the most; its other columns say why (connections opened, setup cost, queueing, connect errors). ' +
+    'Click an address for the origin detail dashboard.',
   rowLabels: ['server_address', 'server_port', 'url_scheme'],
   sortBy: 'Reuse',
   link: { title: 'Origin detail', url: detailUrl },
