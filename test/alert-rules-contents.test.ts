@@ -83,6 +83,14 @@ describe('alert and recording rules', () => {
     assert.match(reuse.expr, new RegExp(`:rate5m >= ${DEFAULT_RULE_OPTIONS.minRequestsPerSecond}$`));
   });
 
+  it('are listed, with their severities, in the alert tables of both READMEs', () => {
+    const expected = alerts.map((rule) => [rule.alert, rule.labels?.severity]);
+    for (const readme of [read('README.md'), read('../README.md')]) {
+      const rows = [...readme.matchAll(/^\| `(Poolscope\w+)` \| (\w+) \|/gm)].map((m) => [m[1], m[2]]);
+      assert.deepEqual(rows, expected);
+    }
+  });
+
   it('ship the same groups as a Kubernetes PrometheusRule', () => {
     const manifest = parse(read(OUTPUTS.prometheusRule)) as { apiVersion: string; kind: string; metadata: { name: string }; spec: { groups: Group[] } };
     assert.equal(manifest.apiVersion, 'monitoring.coreos.com/v1');

@@ -165,7 +165,7 @@ export const streamsPerConnection = (view: View): TimeSeriesPanel => timeSeries(
   `Most requests carried at once by one connection since the previous scrape, per ${view.noun} (highest of the instances). ` +
   '1 is HTTP/1.1 without pipelining. Good: above 1 on HTTP/2, requests multiplexed on few connections. ' +
   'Bad: 1 while New connections shows HTTP/2 connections climbing with concurrency: the client opens a connection per request instead of multiplexing.',
-  [{ expr: `max by (${view.by}) (${selected(metric.streamsPeak)})`, legend: view.legend }]);
+  [{ expr: `max by (${view.by}, network_protocol_version) (${selected(metric.streamsPeak)})`, legend: `${view.legend} HTTP/{{network_protocol_version}}` }]);
 
 // Latency and pool pressure.
 
@@ -201,17 +201,21 @@ export const activeRequests = (view: View): TimeSeriesPanel => timeSeries('Activ
 // Churn, pools and errors.
 
 export const idleTime = (view: View): TimeSeriesPanel => timeSeries('Idle time before reuse', 's',
-  `How long a connection sat idle before the request that reused it, p50 and p95 per ${view.noun}. ` +
-  'Compare with the keep-alive timeout (undici: 4 s by default). Good: p95 well below it. ' +
-  'Bad: p95 close to it: some requests arrive just after their connection closed and pay for a new one. ' +
-  'Raise the Agent\'s keepAliveTimeout above this p95, and keep it below the server\'s own keep-alive timeout.',
-  quantiles(view, metric.idleTime, [0.5, 0.95]));
+  `How long a connection sat idle before the request that reused it, p50 and p95 per ${view.noun}; ` +
+  'and, for connections reopened after an idle one closed, how long that one had been idle when it was needed again (p95): ' +
+  'a keep-alive above that would have reused it. Compare both with the keep-alive timeout (undici: 4 s by default). ' +
+  'Good: reuse p95 well below it, and no reopened line. ' +
+  'Bad: a reopened line: set the Agent\'s keepAliveTimeout above it, and below the server\'s own keep-alive timeout.',
+  [
+    ...quantiles(view, metric.idleTime, [0.5, 0.95]),
+    { expr: quantile(0.95, view.by, metric.reopenedAfter, [...SELECTED], RATE), legend: `p95 reopened after ${view.legend}` },
+  ]);
 
 export const keepAliveChurn = (view: View): TimeSeriesPanel => timeSeries('Keep-alive churn', 'suffix: conn/s',
   `Per ${view.noun}: connections opened within the churn window (60 s) after an idle connection to the origin closed, ` +
   'beside idle connections closed, per second. Good: no reopens. ' +
   'Bad: reopens following the idle closes: keep-alive is shorter than the gaps between requests. ' +
-  'Raise keepAliveTimeout just above the Idle time before reuse p95 (below the server\'s keep-alive timeout).',
+  'Raise keepAliveTimeout above the p95 reopened-after line of Idle time before reuse (and below the server\'s keep-alive timeout).',
   [
     { expr: sumRate(view.by, selected(metric.connectionsReopened), RATE), legend: `reopened ${view.legend}` },
     { expr: sumRate(view.by, selected(metric.connectionsClosed, 'http_connection_state="idle"'), RATE), legend: `idle closed ${view.legend}` },
