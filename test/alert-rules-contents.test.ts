@@ -37,8 +37,8 @@ describe('alert and recording rules', () => {
     for (const { record, expr } of recordings) {
       const [level, name, operations] = record!.split(':');
       assert.ok(level && name && operations, `${record} has three parts`);
-      assert.match(operations!, /^(rate|ratio_rate|p\d\d_rate)\d+[mh]$/, record);
-      const by = /^(?:histogram_quantile\(0\.\d+, )?sum by \(([^)]*)\)/.exec(expr)?.[1];
+      assert.match(operations!, /^(rate|ratio_rate|p\d\d_rate|max_over_time)\d+[mh]$/, record);
+      const by = /^(?:histogram_quantile\(0\.\d+, )?(?:sum|max) by \(([^)]*)\)/.exec(expr)?.[1];
       if (by === undefined) continue; // a ratio of two recorded series of the same level
       const labels = by.split(', ').filter((label) => label !== 'le');
       const expected = ['job', ...ORIGIN_LABELS, ...(level === 'job_origin_error_type' ? ['error_type'] : [])];
@@ -69,7 +69,7 @@ describe('alert and recording rules', () => {
   it('look at a window shorter than their for, so one burst cannot fire them', () => {
     const minutes = (duration: string) => Number(duration.slice(0, -1)) * (duration.endsWith('h') ? 60 : 1);
     for (const rule of alerts) {
-      const windows = [...rule.expr.matchAll(/:(?:rate|ratio_rate|p\d\d_rate)(\d+[mh])\b/g)].map((m) => minutes(m[1]!));
+      const windows = [...rule.expr.matchAll(/:(?:rate|ratio_rate|p\d\d_rate|max_over_time)(\d+[mh])\b/g)].map((m) => minutes(m[1]!));
       assert.ok(windows.length > 0, `${rule.alert} reads recorded rates`);
       assert.ok(Math.min(...windows) < minutes(rule.for!), `${rule.alert}: shortest window < for`);
     }

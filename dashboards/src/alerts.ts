@@ -65,6 +65,7 @@ export const recorded = {
   reopened5m: 'job_origin:undici_client_connections_reopened:rate5m',
   reopenedAfterP95: 'job_origin:undici_client_connection_reopened_after:p95_rate5m',
   poolsCreated5m: 'job_origin:undici_client_pools_created:rate5m',
+  poolsOpen5m: 'job_origin:undici_client_pools:max_over_time5m',
 } as const;
 
 function recording(): RuleGroup {
@@ -87,6 +88,7 @@ function recording(): RuleGroup {
       { record: recorded.reopened5m, expr: sumRate(JOB_ORIGIN, metric.connectionsReopened, '5m') },
       { record: recorded.reopenedAfterP95, expr: p95(metric.reopenedAfter, '5m') },
       { record: recorded.poolsCreated5m, expr: sumRate(JOB_ORIGIN, metric.poolsCreated, '5m') },
+      { record: recorded.poolsOpen5m, expr: `max by (${JOB_ORIGIN}) (max_over_time(${metric.pools}[5m]))` },
     ],
   };
 }
@@ -155,13 +157,17 @@ function alerting(options: RuleOptions): RuleGroup {
         `{{ $labels.error_type }} over the last 5 minutes, while ${figure(`${recorded.opened5m}${SAME_ORIGIN}`, DECIMAL, '0')} per second succeeded. ` +
         'Requests that needed those connections failed before being sent.',
         options),
+      // undici's Agent drops an origin's pool when its last connection closes, so an origin whose
+      // connections all close between requests also gets a pool per request, one at a time.
+      // Clients built per request hold several pools open at once.
       alert('PoolscopeClientPerRequest', 'warning',
-        `${recorded.poolsCreated5m} * 60 > ${options.poolsCreatedPerMinute}`,
+        `${recorded.poolsCreated5m} * 60 > ${options.poolsCreatedPerMinute}\nand\n${recorded.poolsOpen5m} > 1`,
         '15m', '15m',
         `{{ $labels.job }} keeps building new HTTP clients for ${ORIGIN_TEXT}`,
         `{{ $labels.job }} created {{ $value | ${DECIMAL} }} new connection pools per minute for ${ORIGIN_TEXT} over the last 5 minutes, ` +
-        `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, DECIMAL, 'unknown')} requests/s: a client (undici Agent, SDK client) is built per request or per task, ` +
-        'so its connections are never reused.',
+        `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, DECIMAL, 'unknown')} requests/s, with up to ` +
+        `${figure(`${recorded.poolsOpen5m}${SAME_ORIGIN}`, 'humanize', 'several')} holding connections at once in one instance: ` +
+        'a client (undici Agent, SDK client) is built per request or per task, so its connections are never reused.',
         options),
       alert('PoolscopeKeepAliveChurn', 'info',
         `${recorded.reopened5m} * 60 > ${options.reopenedPerMinute}`,
