@@ -57,6 +57,7 @@ export function overview(): object {
   return finish(base(OVERVIEW_UID, 'poolscope / Connection pools',
     'Whether the HTTP connection pools of Node.js services reuse their connections, per origin: reuse, setup cost, queueing, churn and errors.'), [
     { title: 'Now', lines: [[lib.statReuse(), lib.statRequests(), lib.statNewConnections(), lib.statSaved(), lib.statQueue(), lib.statConnectErrors()]] },
+    { title: 'Worst origins', lines: [[lib.worstOrigins(detailUrl)]] },
     { title: 'Reuse', lines: [
       [lib.reuseRate(o), lib.requestsNewVsReused()],
       [lib.timeSaved(o), lib.newConnections(o)],
@@ -70,7 +71,6 @@ export function overview(): object {
       [lib.idleTime(o), lib.keepAliveChurn(o), lib.connectErrors(o)],
       [lib.poolsCreated(o), lib.pools(o)],
     ] },
-    { title: 'Worst origins', lines: [[lib.worstOrigins(detailUrl)]] },
   ]);
 }
 

@@ -27,7 +27,8 @@ export const RANGE = '$__range';
 /** The reuse target the alert rules use too. */
 export const REUSE_TARGET = 0.85;
 export const REUSE_THRESHOLDS: Thresholds = { base: 'red', steps: [{ value: REUSE_TARGET, color: 'green' }] };
-const ANY_IS_BAD: Thresholds = { base: 'green', steps: [{ value: 1e-9, color: 'red' }] };
+/** Red from one event per 10,000 s: any at all. */
+const ANY_IS_BAD: Thresholds = { base: 'green', steps: [{ value: 0.0001, color: 'red' }] };
 
 const selected = (name: string, ...more: string[]) => series(name, ...SELECTED, ...more);
 
@@ -170,7 +171,8 @@ export const streamsPerConnection = (view: View): TimeSeriesPanel => timeSeries(
 // Latency and pool pressure.
 
 export const timeToFirstByte = (): TimeSeriesPanel => timeSeries('Time to first byte: cold vs warm', 's',
-  'From the request\'s creation to its response headers, p50 and p95, on a new connection (cold) and on a reused one (warm). ' +
+  'From the app\'s dispatch (or, where poolscope does not see it, the request\'s creation) to its response headers, p50 and p95, ' +
+  'on a new connection (cold) and on a reused one (warm). ' +
   'The gap between cold and warm is what a connection setup adds to a request. ' +
   'Good: most traffic warm, and the gap small next to the warm time. Bad: a wide gap while reuse is low: users wait for handshakes.',
   [0.5, 0.95].flatMap((q) => [['false', 'cold'], ['true', 'warm']].map(([reused, name]) => ({
@@ -180,7 +182,7 @@ export const timeToFirstByte = (): TimeSeriesPanel => timeSeries('Time to first 
 
 export const timeInQueue = (view: View, withSetup = false): TimeSeriesPanel => timeSeries(`Time in queue per ${view.noun}`, 's',
   `From the application's dispatch to the request's headers being written, p95 per ${view.noun}: ` +
-  'waiting for a free connection, plus the setup of a new one. ' +
+  'waiting for a free connection, plus the setup of a new one (for a dispatcher poolscope has not instrumented, the wait in its pool\'s queue is not seen). ' +
   'Good: near 0, or near the setup time for requests that opened a connection. ' +
   'Bad: above the setup time and rising with load: requests wait for a connection. Raise the pool\'s `connections`, or lower the concurrency.',
   [
