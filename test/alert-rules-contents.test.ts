@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { DEFAULT_RULE_OPTIONS } from '../dashboards/src/alerts.ts';
 import { OUTPUTS } from '../dashboards/src/generate.ts';
 import { REUSE_TARGET } from '../dashboards/src/library.ts';
-import { contractNames, dashboardsDir, metricNamesIn } from './helpers/dashboards.ts';
+import { catalogNames, contractNames, dashboardsDir, metricNamesIn } from './helpers/dashboards.ts';
 
 interface Rule {
   record?: string;
@@ -99,12 +99,15 @@ describe('alert and recording rules', () => {
     assert.deepEqual(manifest.spec.groups, groups);
   });
 
-  it('use only metric names of the contract (shared/METRICS.md)', { skip: !contract && 'no shared/METRICS.md beside this clone' }, () => {
-    const used = new Set(rules.flatMap((rule) => [
-      ...metricNamesIn(rule.expr),
-      ...Object.values(rule.annotations ?? {}).flatMap(metricNamesIn),
-    ]));
+  const used = new Set(rules.flatMap((rule) => [rule.expr, ...Object.values(rule.annotations ?? {})].flatMap(metricNamesIn)));
+
+  it('use only metric names poolscope exports', () => {
     assert.ok(used.size >= 8, `${used.size} names`);
+    const exported = catalogNames();
+    for (const name of used) assert.ok(exported.has(name), `${name} is in poolscope's catalog`);
+  });
+
+  it('use only metric names of the contract (shared/METRICS.md)', { skip: !contract && 'no shared/METRICS.md beside this clone' }, () => {
     for (const name of used) assert.ok(contract!.has(name), `${name} is in the contract`);
   });
 });

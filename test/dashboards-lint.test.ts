@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  allPanels, contractNames, loadDashboards, metricNamesIn, panelQueries, type GridPos, type Panel,
+  allPanels, catalogNames, contractNames, loadDashboards, metricNamesIn, panelQueries, type GridPos, type Panel,
 } from './helpers/dashboards.ts';
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
@@ -149,10 +149,15 @@ for (const [file, dashboard] of loadDashboards()) {
       }
     });
 
-    it('uses only metric names of the contract (shared/METRICS.md)', { skip: !contract && 'no shared/METRICS.md beside this clone' }, () => {
-      const used = new Set(queries.flatMap((query) => metricNamesIn(query.expr)));
-      for (const variable of dashboard.templating.list) for (const name of metricNamesIn(variable.query ?? '')) used.add(name);
+    const used = new Set([...queries.map((query) => query.expr), ...dashboard.templating.list.map((v) => v.query ?? '')].flatMap(metricNamesIn));
+
+    it('uses only metric names poolscope exports', () => {
       assert.ok(used.size >= 15, `${used.size} metric names used`);
+      const exported = catalogNames();
+      for (const name of used) assert.ok(exported.has(name), `${name} is in poolscope's catalog`);
+    });
+
+    it('uses only metric names of the contract (shared/METRICS.md)', { skip: !contract && 'no shared/METRICS.md beside this clone' }, () => {
       for (const name of used) assert.ok(contract!.has(name), `${name} is in the contract`);
     });
   });

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { METRICS } from 'poolscope';
 import { OUTPUTS } from '../../dashboards/src/generate.ts';
 import { metricRows } from './metric-table.ts';
 
@@ -60,18 +61,24 @@ export function panelQueries(name: string, dashboard: Dashboard): PanelQuery[] {
   })));
 }
 
-/** The Prometheus names the contract promises: counters end in `_total`, histograms have three series. */
+/** Prometheus names of a metric: counters end in `_total`, histograms have three series. */
+function prometheusNames(name: string, instrument: string): string[] {
+  const base = name.replaceAll('.', '_');
+  if (instrument === 'Counter') return [`${base}_total`];
+  if (instrument === 'Histogram') return ['_bucket', '_sum', '_count'].map((suffix) => base + suffix);
+  return [base];
+}
+
+/** The Prometheus names the metric contract (shared/METRICS.md) promises, when it is beside this clone. */
 export function contractNames(): Set<string> | undefined {
   const path = new URL('../../../shared/METRICS.md', import.meta.url);
   if (!existsSync(path)) return undefined;
-  const names = new Set<string>();
-  for (const [name, [instrument]] of metricRows(readFileSync(path, 'utf8'))) {
-    const base = name.replaceAll('.', '_');
-    if (instrument === 'Counter') names.add(`${base}_total`);
-    else if (instrument === 'Histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(base + suffix);
-    else names.add(base);
-  }
-  return names;
+  return new Set([...metricRows(readFileSync(path, 'utf8'))].flatMap(([name, [instrument]]) => prometheusNames(name, instrument!)));
+}
+
+/** The Prometheus names of every metric poolscope's catalog exports. */
+export function catalogNames(): Set<string> {
+  return new Set(Object.values(METRICS).flatMap((spec) => prometheusNames(spec.name, spec.instrument)));
 }
 
 /** poolscope's metric names in a PromQL expression (recording-rule names, `level:metric:op`, excluded). */
