@@ -1,3 +1,4 @@
+import { setImmediate as turn } from 'node:timers/promises';
 import { ValueType, type HrTime } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
 import { emptyResource } from '@opentelemetry/resources';
@@ -6,9 +7,12 @@ import {
   type MetricData, type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import { METRICS, type MetricKey } from '../metrics/catalog.js';
-import { readHistograms, readValues } from '../metrics/readings.js';
+import { readHistograms, readValues, type HistogramReading, type ValueReading } from '../metrics/readings.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import { SCOPE } from './scope.js';
+
+/** Origins read between two turns of the event loop: well under a millisecond of work. */
+const ORIGINS_PER_TURN = 25;
 
 /**
  * Hands poolscope's state to OpenTelemetry readers at collection time. The hot path only adds
@@ -27,13 +31,13 @@ export class PoolscopeMetricProducer implements MetricProducer {
     const endTime = millisToHrTime(Date.now());
     const startTime = this.#startTime;
     const points = new Map<MetricKey, DataPoint<number>[]>();
-    readValues(this.#registry, performance.now(), (metric, value, attributes) => {
+    const readValue: ValueReading = (metric, value, attributes) => {
       let list = points.get(metric);
       if (list === undefined) points.set(metric, list = []);
       list.push({ startTime, endTime, attributes, value });
-    });
+    };
     const histograms = new Map<MetricKey, DataPoint<Histogram>[]>();
-    for (const origin of this.#registry.all()) readHistograms(origin, (metric, histogram, attributes) => {
+    const readHistogram: HistogramReading = (metric, histogram, attributes) => {
       let list = histograms.get(metric);
       if (list === undefined) histograms.set(metric, list = []);
       const empty = histogram.count === 0;
@@ -46,7 +50,17 @@ export class PoolscopeMetricProducer implements MetricProducer {
           ...(empty ? {} : { min: histogram.min, max: histogram.max }),
         },
       });
-    });
+    };
+    // A few origins per turn of the event loop: at 1,000 origins, reading them all at once
+    // blocked the app for 15-35 ms (scrape benchmark).
+    const origins = Array.from(this.#registry.all());
+    const nowMs = performance.now();
+    for (let start = 0; start < origins.length; start += ORIGINS_PER_TURN) {
+      if (start > 0) await turn();
+      const group = origins.slice(start, start + ORIGINS_PER_TURN);
+      readValues(group, nowMs, readValue);
+      for (const origin of group) readHistograms(origin, readHistogram);
+    }
 
     const metrics: MetricData[] = [];
     for (const [metric, dataPoints] of points) {

@@ -1,8 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricProducer, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { ResolvedOptions } from '../config.js';
 import { warnOnce } from '../warn.js';
+import { writeExposition, type Serializers } from './exposition.js';
 
 /** The readers that carry poolscope's metrics out, and what must be closed with them. */
 export interface Readers {
@@ -46,13 +47,18 @@ export async function createReaders(options: ResolvedOptions, producer: MetricPr
 }
 
 async function servePrometheus(options: ResolvedOptions, producer: MetricProducer) {
-  const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
-  // poolscope serves the endpoint itself: port 0 works, a port in use is a warning, and the
-  // server never keeps the app's process alive.
+  const { PrometheusExporter, PrometheusSerializer } = await import('@opentelemetry/exporter-prometheus');
+  // poolscope serves the endpoint itself: port 0 works, a port in use is a warning, the
+  // server never keeps the app's process alive, and a scrape never blocks the app for long.
   const reader = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+  // The exporter's own serializer settings, with and without `target_info`.
+  const serializers = {
+    first: new PrometheusSerializer(undefined, false, undefined, false, false),
+    rest: new PrometheusSerializer(undefined, false, undefined, true, false),
+  };
   const server = createServer((request, response) => {
     if (request.method === 'GET' && request.url?.split('?')[0] === '/metrics') {
-      reader.getMetricsRequestHandler(request, response);
+      serveMetrics(reader, serializers, response);
     } else {
       response.statusCode = 404;
       response.end('poolscope serves GET /metrics\n');
@@ -81,6 +87,22 @@ async function servePrometheus(options: ResolvedOptions, producer: MetricProduce
   const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return { reader, server, metricsUrl: `http://${shownHost}:${port}/metrics` };
+}
+
+/** What the exporter's own handler answers, written in slices that leave the app's event loop free. */
+function serveMetrics(reader: MetricReader, serializers: Serializers, response: ServerResponse): void {
+  response.statusCode = 200;
+  response.setHeader('content-type', 'text/plain');
+  // A scraper that hangs up mid-answer is no error of the app's.
+  response.on('error', () => {});
+  const write = (text: string): boolean => {
+    if (response.destroyed) return false;
+    response.write(text);
+    return true;
+  };
+  reader.collect()
+    .then(({ resourceMetrics }) => writeExposition(resourceMetrics, serializers, write))
+    .then(() => response.end(), (error: unknown) => response.end(`# failed to export metrics: ${String(error)}`));
 }
 
 async function periodicReader(name: 'otlp' | 'console', options: ResolvedOptions, producer: MetricProducer): Promise<MetricReader> {

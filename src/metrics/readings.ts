@@ -1,4 +1,3 @@
-import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { MetricKey } from './catalog.js';
@@ -11,8 +10,8 @@ export type HistogramReading = (metric: MetricKey, histogram: BucketHistogram, a
  * both connection states of every protocol version seen, are always read, as 0 if need be, so
  * ratios never go empty.
  */
-export function readValues(registry: OriginRegistry, nowMs: number, read: ValueReading): void {
-  for (const origin of registry.all()) {
+export function readValues(origins: Iterable<OriginStats>, nowMs: number, read: ValueReading): void {
+  for (const origin of origins) {
     const [newAttributes, reusedAttributes] = origin.reusedAttributes;
     read('requests', origin.requestsNew, newAttributes);
     read('requests', origin.requestsReused, reusedAttributes);
