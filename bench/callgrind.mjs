@@ -19,7 +19,7 @@ const replayScript = fileURLToPath(new URL('./replay.mjs', import.meta.url));
 async function instructions(mode, count) {
   const { stderr } = await promisify(execFile)('valgrind', [
     '--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null',
-    process.execPath, '--single-threaded', replayScript, `--only=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`,
+    process.execPath, '--single-threaded', '--expose-gc', replayScript, `--only=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`,
   ], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
   const match = /Collected : (\d+)/.exec(stderr);
   if (match === null) throw new Error(`callgrind printed no count for ${mode}: ${stderr.slice(-500)}`);

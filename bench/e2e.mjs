@@ -4,7 +4,7 @@
  * the modes alternating within every round. The server runs in a child process pinned to the
  * other core; this process is pinned to core 0. Requests are sequential, on loopback.
  *
- *   node --expose-gc bench/e2e.mjs [--rounds=8] [--keep-alive-requests=1000] [--new-connection-requests=150] [--json]
+ *   node --expose-gc bench/e2e.mjs [--rounds=20] [--keep-alive-requests=400] [--new-connection-requests=60] [--json]
  */
 import { Agent, fetch as undiciFetch, request } from 'undici8';
 import { MODES, otelAvailable } from './lib/modes.mjs';
@@ -12,7 +12,7 @@ import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
-  rounds: 8, keepAliveRequests: 1000, newConnectionRequests: 150, batchMs: 3000, only: '', json: false,
+  rounds: 20, keepAliveRequests: 400, newConnectionRequests: 60, batchMs: 2000, only: '', json: false,
 });
 
 const CLIENTS = {
@@ -50,6 +50,13 @@ const server = await startServerProcess(1);
 const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
 const urls = { 'HTTP/1.1': `http://127.0.0.1:${h1[0].port}/items/1`, 'HTTP/2': `https://127.0.0.1:${h2[0].port}/items/1` };
 
+/**
+ * CPU time of the main thread, where requests and poolscope run; V8's compiler and GC helper
+ * threads come and go and made whole-process figures swing by tens of percent here. The whole
+ * process where Node cannot tell threads apart.
+ */
+const cpuUsage = typeof process.threadCpuUsage === 'function' ? (previous) => process.threadCpuUsage(previous) : (previous) => process.cpuUsage(previous);
+
 /** Runs one scenario's batch: returns client CPU and wall time per request, in nanoseconds. */
 async function batch(scenario, keepAlive) {
   const call = CLIENTS[scenario.client];
@@ -57,7 +64,7 @@ async function batch(scenario, keepAlive) {
   const count = scenario.connection === 'keep-alive' ? options.keepAliveRequests : options.newConnectionRequests;
   globalThis.gc?.();
   const deadline = performance.now() + options.batchMs;
-  const cpu = process.cpuUsage();
+  const cpu = cpuUsage();
   const started = process.hrtime.bigint();
   let done = 0;
   while (done < count && performance.now() < deadline) {
@@ -71,25 +78,27 @@ async function batch(scenario, keepAlive) {
     done++;
   }
   const wall = Number(process.hrtime.bigint() - started);
-  const used = process.cpuUsage(cpu);
+  const used = cpuUsage(cpu);
   return { cpu: ((used.user + used.system) * 1000) / done, wall: wall / done, requests: done };
 }
 
-const modes = ['none', 'poolscope', ...(otelAvailable() ? ['otel'] : [])];
+const modes = ['none', 'noop', 'poolscope', ...('baseline' in MODES ? ['baseline'] : []), ...(otelAvailable() ? ['otel'] : [])];
 const scenarios = options.only === '' ? SCENARIOS : SCENARIOS.filter((s) => scenarioName(s).includes(options.only));
 const keepAliveAgents = new Map(scenarios.map((s) => [s, new Agent(AGENT_OPTIONS[s.protocol])]));
 const samples = new Map(scenarios.map((s) => [s, Object.fromEntries(modes.map((m) => [m, []]))]));
 const started = performance.now();
 try {
-  // Round 0 warms every path up (and opens the keep-alive sockets) and is not counted.
+  // Round 0 warms every path up (and opens the keep-alive sockets) and is not counted. The
+  // modes' runs of one scenario follow each other, so a change in the machine's load between
+  // them is small; their order turns from round to round.
   for (let round = 0; round <= options.rounds; round++) {
-    for (const mode of rotated(modes, round)) {
-      const leave = await MODES[mode].enter();
-      for (const scenario of scenarios) {
+    for (const scenario of scenarios) {
+      for (const mode of rotated(modes, round)) {
+        const leave = await MODES[mode].enter();
         const result = await batch(scenario, keepAliveAgents.get(scenario));
+        await leave();
         if (round > 0) samples.get(scenario)[mode].push(result);
       }
-      await leave();
     }
   }
 } finally {
@@ -102,7 +111,7 @@ const result = {
 };
 const lines = [
   `e2e: client CPU per request, ${options.rounds} rounds, modes interleaved${result.pinned ? ', client on core 0, server on core 1' : ''}`,
-  `  ${'scenario'.padEnd(44)} ${'CPU/request'.padStart(11)}  ${'poolscope'.padStart(22)}  ${'instrumentation-undici'.padStart(22)}`,
+  `  ${'scenario'.padEnd(44)} ${'CPU/request'.padStart(11)}  ${modes.slice(1).map((m) => MODES[m].label.padStart(24)).join('  ')}`,
 ];
 for (const scenario of scenarios) {
   const perMode = samples.get(scenario);
@@ -112,8 +121,8 @@ for (const scenario of scenarios) {
     // Per round: this mode's CPU per request over the same round's run without any.
     entry.overhead[mode] = summary(perMode[mode].map((s, i) => s.cpu / base[i] - 1));
   }
-  const show = (o) => (o === undefined ? 'n/a' : `${fmt.pct(o.median)} [${fmt.pct(o.p25)}, ${fmt.pct(o.p75)}]`);
-  lines.push(`  ${entry.name.padEnd(44)} ${fmt.us(entry.cpuPerRequest.median).padStart(11)}  ${show(entry.overhead.poolscope).padStart(22)}  ${show(entry.overhead.otel).padStart(22)}`);
+  const show = (o) => `${fmt.pct(o.median)} [${fmt.pct(o.p25)}, ${fmt.pct(o.p75)}]`;
+  lines.push(`  ${entry.name.padEnd(44)} ${fmt.us(entry.cpuPerRequest.median).padStart(11)}  ${modes.slice(1).map((m) => show(entry.overhead[m]).padStart(24)).join('  ')}`);
   result.scenarios.push(entry);
 }
 emit(result, lines, options.json);

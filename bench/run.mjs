@@ -17,6 +17,7 @@ const options = parseArgs({ smoke: false, callgrind: true, out: '' });
 const SMOKE = {
   replay: ['--lifecycles=200', '--rounds=1'],
   callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
+  e2eCallgrind: ['--modes=none,poolscope', '--requests=20', '--warmup=20', '--base=10'],
   e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
   memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],
   scrape: ['--origins=6', '--scrapes=2'],
@@ -44,6 +45,7 @@ const results = {
   replay: await run('replay.mjs', smoke('replay', [])),
   callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
   e2e: await run('e2e.mjs', smoke('e2e', []), ['--expose-gc']),
+  e2eCallgrind: options.callgrind && valgrindAvailable() ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', [])) : undefined,
   memory: await run('memory.mjs', smoke('memory', [])),
   scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
   scrapeLarge: await run('scrape.mjs', smoke('scrapeLarge', ['--origins=1000', '--scrapes=5'])),
@@ -75,11 +77,23 @@ if (requestKeepAlive !== undefined) {
   const share = poolscopeAdded / requestKeepAlive.cpuPerRequest.median;
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
+if (results.e2eCallgrind?.available) {
+  const { perRequest, overhead } = results.e2eCallgrind;
+  row('e2e callgrind', 'undici.request() keep-alive: instructions per request, nothing subscribed', Math.round(perRequest.none).toLocaleString('en-US'));
+  if (overhead.noop !== undefined) row('e2e callgrind', 'no-op subscriber', fmt.pct(overhead.noop));
+  row('e2e callgrind', 'poolscope', fmt.pct(overhead.poolscope), '<= +2%', overhead.poolscope <= 0.02);
+  if (overhead.noop !== undefined) {
+    row('e2e callgrind', 'poolscope / no-op floor', fmt.ratio(overhead.poolscope / overhead.noop), '<= 3x', overhead.poolscope / overhead.noop <= 3);
+  }
+  if (overhead.otel !== undefined) row('e2e callgrind', 'instrumentation-undici', fmt.pct(overhead.otel), '> poolscope', overhead.otel > overhead.poolscope);
+}
 for (const s of results.e2e.scenarios) {
-  const ours = s.overhead.poolscope;
-  const theirs = s.overhead.otel;
-  row('e2e', `${s.name}: poolscope`, range(ours, fmt.pct), '<= +2%', ours.median <= 0.02);
-  if (theirs !== undefined) row('e2e', `${s.name}: instrumentation-undici`, range(theirs, fmt.pct), '> poolscope', theirs.median > ours.median);
+  const { poolscope: ours, otel: theirs, noop } = s.overhead;
+  const parts = [`poolscope ${range(ours, fmt.pct)}`];
+  if (noop !== undefined) parts.push(`no-op ${fmt.pct(noop.median)}`);
+  if (theirs !== undefined) parts.push(`instrumentation-undici ${fmt.pct(theirs.median)}`);
+  row('e2e', `${s.name} (${fmt.us(s.cpuPerRequest.median)})`, parts.join(', '), '<= +2%, < instrumentation-undici',
+    ours.median <= 0.02 && (theirs === undefined || theirs.median > ours.median));
 }
 const memory = results.memory;
 const census = memory.replay.poolscope.census;

@@ -74,7 +74,7 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
 const valgrind = await run('valgrind', ['--version']).then(() => true, () => false);
 
 it('counts instructions under callgrind', {
-  timeout: 300_000,
+  timeout: 600_000,
   // Node under valgrind takes half a minute to start: once, on the project's own Node line.
   skip: !valgrind ? 'valgrind is not installed' : process.versions.node.split('.')[0] !== '24' ? 'runs on Node 24 only' : false,
 }, async () => {
@@ -84,4 +84,10 @@ it('counts instructions under callgrind', {
   const result = JSON.parse(stdout);
   assert.equal(result.available, true);
   for (const mode of ['none', 'poolscope']) assert.ok(result.perLifecycle[mode] > 0, `${mode}: instructions counted`);
+
+  const e2e = JSON.parse((await run(process.execPath, ['bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--requests=20', '--warmup=20', '--base=10', '--json'], {
+    cwd: root, timeout: 280_000,
+  })).stdout);
+  assert.equal(e2e.available, true);
+  for (const mode of ['none', 'poolscope']) assert.ok(e2e.perRequest[mode] > 0, `${mode}: instructions counted end to end`);
 });

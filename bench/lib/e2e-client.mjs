@@ -1,0 +1,22 @@
+/**
+ * One client run for the instruction counts of bench/e2e-callgrind.mjs: a warm-up, then
+ * `--count` sequential requests to `--url` in one mode.
+ */
+import { Agent, fetch as undiciFetch, request } from 'undici8';
+import { MODES } from './modes.mjs';
+import { parseArgs } from './stats.mjs';
+
+const options = parseArgs({ url: '', mode: 'none', client: 'request', warmup: 1000, count: 0 });
+const dispatcher = new Agent({ keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } });
+const call = options.client === 'fetch'
+  ? async () => (await undiciFetch(options.url, { dispatcher })).text()
+  : async () => (await request(options.url, { dispatcher })).body.text();
+const leave = await MODES[options.mode].enter();
+for (let i = 0; i < options.warmup; i++) await call();
+// Full collections before and after the counted requests, so that where V8 happens to start a
+// major GC does not decide which run pays for it.
+globalThis.gc?.();
+for (let i = 0; i < options.count; i++) await call();
+globalThis.gc?.();
+await leave();
+await dispatcher.close();
