@@ -1,0 +1,226 @@
+import { mean, quantile, requestsOf, reuseRateOf, type Histogram, type OriginFigures } from './figures.js';
+import { duration, percent, plural } from '../format.js';
+import { SERIES, type SeriesKey } from './series.js';
+
+export type FindingKind =
+  | 'too-little-traffic'
+  | 'client-per-request'
+  | 'keep-alive-churn'
+  | 'pool-too-small'
+  | 'http2'
+  | 'connect-errors'
+  | 'low-reuse';
+
+/** One thing wrong with an origin, in plain words: what, the figures that show it, and what to change. */
+export interface Finding {
+  readonly kind: FindingKind;
+  readonly summary: string;
+  readonly evidence: string;
+  readonly change: string;
+}
+
+export interface DiagnosisOptions {
+  /** Fewer requests than this and an origin is not diagnosed. */
+  readonly minRequests: number;
+  /** Reuse below this, with no other cause found, is a finding of its own. */
+  readonly reuseTarget: number;
+}
+
+/** Throughput measured over a known time: what Little's law needs beyond one reading. */
+export interface Throughput {
+  readonly seconds: number;
+  readonly requestsPerSecond: number;
+  /** Mean time in queue over the same time; null when no request was timed then. */
+  readonly meanQueueSeconds: number | null;
+}
+
+export const DEFAULT_MIN_REQUESTS = 20;
+export const DEFAULT_REUSE_TARGET = 0.85;
+/** The agent's default churn window: reopens counted happened within it. */
+const CHURN_WINDOW_SECONDS = 60;
+/** Pools created for at least one request in four: a client is being built per call. */
+const POOLS_PER_REQUEST = 0.25;
+/** Reopened connections, as a share of those opened, that make churn a finding. */
+const CHURN_SHARE = 0.1;
+/** A p95 time in queue below this is noise, whatever the setup time. */
+const QUEUE_FLOOR_SECONDS = 0.01;
+/** Requests in flight at once that make HTTP/2 worth it over one connection each. */
+const HTTP2_CONCURRENCY = 8;
+const CONNECT_ERROR_SHARE = 0.01;
+
+/** Rules that could not run because the sources lack the series they read. */
+export const RULE_NEEDS: ReadonlyArray<readonly [string, SeriesKey]> = [
+  ['client built per request', 'poolsCreated'],
+  ['keep-alive churn', 'connectionsReopened'],
+  ['requests queueing for a connection', 'timeInQueue'],
+];
+
+export function notChecked(present: ReadonlySet<SeriesKey>): string[] {
+  return RULE_NEEDS.filter(([, key]) => !present.has(key))
+    .map(([rule, key]) => `${rule} (needs ${SERIES[key]}, which these sources do not export)`);
+}
+
+export function hasEnoughTraffic(figures: OriginFigures, options: DiagnosisOptions): boolean {
+  return requestsOf(figures) >= options.minRequests;
+}
+
+/** Findings for one origin, most fundamental cause first. */
+export function diagnose(
+  figures: OriginFigures,
+  present: ReadonlySet<SeriesKey>,
+  options: DiagnosisOptions,
+  throughput?: Throughput,
+): Finding[] {
+  const requests = requestsOf(figures);
+  if (requests < options.minRequests) {
+    return [{
+      kind: 'too-little-traffic',
+      summary: 'Too little traffic to judge.',
+      evidence: `${plural(requests, 'request')} seen; at least ${options.minRequests} are needed before reuse means anything.`,
+      change: 'Nothing to change yet: run this again once the origin has served more requests.',
+    }];
+  }
+  const findings: Finding[] = [];
+  const perRequest = present.has('poolsCreated') ? clientPerRequest(figures) : undefined;
+  if (perRequest) findings.push(perRequest);
+  // A client per request closes its sockets with it, so its reconnects are not a keep-alive problem.
+  const churn = !perRequest && present.has('connectionsReopened') ? keepAliveChurn(figures) : undefined;
+  if (churn) findings.push(churn);
+  const queueing = present.has('timeInQueue') ? poolTooSmall(figures, throughput) : undefined;
+  if (queueing) findings.push(queueing.finding);
+  const http2 = multiplexing(figures, queueing?.demand ?? figures.activeRequestsPeak);
+  if (http2) findings.push(http2);
+  const errors = connectErrors(figures);
+  if (errors) findings.push(errors);
+  const reuse = reuseRateOf(figures) ?? 0;
+  if (!perRequest && !churn && reuse < options.reuseTarget) findings.push(lowReuse(figures, reuse, options.reuseTarget));
+  return findings;
+}
+
+function clientPerRequest(figures: OriginFigures): Finding | undefined {
+  const requests = requestsOf(figures);
+  const pools = figures.poolsCreated;
+  if (pools < 2 || pools < POOLS_PER_REQUEST * requests) return undefined;
+  return {
+    kind: 'client-per-request',
+    summary: 'A new client (Agent, Pool or SDK client) is built for the calls: every one starts without a warm connection.',
+    evidence: `${plural(pools, 'pool')} created for ${plural(requests, 'request')} (one per ${(requests / pools).toFixed(1)} requests); ` +
+      `${plural(figures.connectionsOpened, 'connection')} opened, reuse ${percent(reuseRateOf(figures))}.`,
+    change: 'Create one Agent when the service starts and pass it to every call (`fetch(url, { dispatcher: agent })`, ' +
+      '`request(url, { dispatcher: agent })`), or install it once with `setGlobalDispatcher(agent)`; ' +
+      'build SDK clients (Anthropic, OpenAI) once and share them.',
+  };
+}
+
+function keepAliveChurn(figures: OriginFigures): Finding | undefined {
+  const reopened = figures.connectionsReopened;
+  if (reopened < 2 || reopened < CHURN_SHARE * figures.connectionsOpened) return undefined;
+  const longestIdle = upperBound(figures.idleTime);
+  const idle = longestIdle === null
+    ? 'no connection was reused after sitting idle'
+    : `idle connections were reused after at most ${duration(longestIdle)}`;
+  return {
+    kind: 'keep-alive-churn',
+    summary: 'Connections close while idle just before the next call needs one: the keep-alive is shorter than the gaps between calls.',
+    evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened within ${CHURN_WINDOW_SECONDS} s ` +
+      `of an idle one to this origin closing; ${idle}.`,
+    change: `Raise the Agent's keepAliveTimeout above the gaps between calls. These reconnects came within ${CHURN_WINDOW_SECONDS} s, ` +
+      `so \`new Agent({ keepAliveTimeout: ${CHURN_WINDOW_SECONDS * 1000} })\` keeps those connections (undici's default is 4 s). ` +
+      'A server that sends `Keep-Alive: timeout=N` caps it at N minus 2 s (keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
+  };
+}
+
+function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined): { finding: Finding; demand: number } | undefined {
+  const queueP95 = quantile(figures.timeInQueue, 0.95);
+  if (queueP95 === null || queueP95 < QUEUE_FLOOR_SECONDS) return undefined;
+  const setupP50 = quantile(figures.setupDuration, 0.5);
+  if (setupP50 !== null && queueP95 < 2 * setupP50) return undefined;
+  const connections = Math.max(figures.openConnections, 1);
+  const pools = Math.max(figures.pools, 1);
+  const perPool = Math.ceil(connections / pools);
+  const setup = setupP50 === null ? '' : ` while opening a connection takes ${duration(setupP50)}`;
+  const held = `${plural(connections, 'connection')} open${pools > 1 ? ` over ${pools} pools` : ''}`;
+  const evidence = `p95 time in queue ${duration(queueP95)}${setup}; ${held}, ` +
+    `at most ${plural(figures.activeRequestsPeak, 'request')} on them at once.`;
+  const meanQueue = throughput?.meanQueueSeconds ?? mean(figures.timeInQueue);
+  if (throughput !== undefined && throughput.requestsPerSecond > 0 && meanQueue !== null) {
+    // Little's law on the queue: requests waiting at any moment = arrival rate x mean wait.
+    const waiting = throughput.requestsPerSecond * meanQueue;
+    const demand = connections + waiting;
+    const needed = Math.max(perPool + 1, Math.ceil(demand / pools));
+    return {
+      demand,
+      finding: {
+        kind: 'pool-too-small',
+        summary: 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.',
+        evidence: `${evidence} At ${rate(throughput.requestsPerSecond)} waiting ${duration(meanQueue)} on average, ` +
+          `Little's law puts ${waiting.toFixed(1)} requests in the queue at any moment on top of the ${connections} being served.`,
+        change: `Size the pool for ${Math.ceil(demand)} requests at once: \`new Agent({ connections: ${needed} })\` ` +
+          `(or the same on the Pool; it allows ${perPool} now). HTTP/2 is the other way to carry them on one connection.`,
+      },
+    };
+  }
+  return {
+    demand: figures.activeRequestsPeak,
+    finding: {
+      kind: 'pool-too-small',
+      summary: 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.',
+      evidence,
+      change: `Raise \`connections\` on the Agent or Pool above ${perPool} (${perPool * 2} to start) and look again. ` +
+        'Read a live /metrics endpoint for the exact size: the report then measures throughput and sizes the pool by Little\'s law.',
+    },
+  };
+}
+
+function multiplexing(figures: OriginFigures, demand: number): Finding | undefined {
+  if (demand < HTTP2_CONCURRENCY || !figures.origin.startsWith('https://')) return undefined;
+  if ((figures.openedByProtocol.get('2') ?? 0) > 0 || figures.streamsPeak > 1) return undefined;
+  return {
+    kind: 'http2',
+    summary: 'Many requests in flight at once, each on its own HTTP/1.1 connection.',
+    evidence: `up to ${Math.ceil(demand)} requests at once; all ${plural(figures.connectionsOpened, 'connection')} HTTP/1.1, ` +
+      `at most ${Math.max(figures.streamsPeak, 1)} request on any one.`,
+    change: 'If the server speaks HTTP/2, one connection carries them all: `new Agent({ allowH2: true })` ' +
+      '(undici 7; undici 8 negotiates HTTP/2 by default).',
+  };
+}
+
+function connectErrors(figures: OriginFigures): Finding | undefined {
+  let total = 0;
+  for (const count of figures.connectionErrors.values()) total += count;
+  if (total === 0 || total < CONNECT_ERROR_SHARE * requestsOf(figures)) return undefined;
+  const types = [...figures.connectionErrors].filter(([, count]) => count > 0)
+    .sort((a, b) => b[1] - a[1]).map(([type, count]) => `${type} ${count}`).join(', ');
+  return {
+    kind: 'connect-errors',
+    summary: 'Connection attempts fail.',
+    evidence: `${plural(total, 'failed connection attempt')} (${types}) for ${plural(figures.connectionsOpened, 'connection')} opened.`,
+    change: 'ECONNREFUSED: nothing listens at that address and port; a timeout: the host is unreachable or overloaded; ' +
+      'a certificate error: the client does not trust the server\'s certificate (the `connect: { ca }` option).',
+  };
+}
+
+function lowReuse(figures: OriginFigures, reuse: number, target: number): Finding {
+  const perConnection = quantile(figures.connectionRequests, 0.5);
+  const served = perConnection === null ? '' : `; a closed connection had served ${perConnection.toFixed(1)} requests (median)`;
+  return {
+    kind: 'low-reuse',
+    summary: 'Most requests open a new connection.',
+    evidence: `reuse ${percent(reuse)}, below ${percent(target)}: ${plural(figures.connectionsOpened, 'connection')} ` +
+      `opened for ${plural(requestsOf(figures), 'request')}${served}.`,
+    change: 'Look for connections closed after a request: `Connection: close` from the server or the client, `reset: true` ' +
+      'on requests, or a server whose keep-alive is off; keep one Agent for the origin.',
+  };
+}
+
+/** The upper bound of the highest bucket that holds a sample: every sample was at most that. */
+function upperBound(histogram: Histogram): number | null {
+  if (histogram.count === 0) return null;
+  const bounds = [...histogram.buckets.keys()].sort((a, b) => a - b);
+  for (const bound of bounds) if (histogram.buckets.get(bound)! >= histogram.count && Number.isFinite(bound)) return bound;
+  return null;
+}
+
+function rate(perSecond: number): string {
+  return `${perSecond.toFixed(perSecond < 10 ? 1 : 0)} requests/s`;
+}
