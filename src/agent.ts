@@ -6,8 +6,11 @@ import { createReaders } from './export/readers.js';
 import { buildResource } from './export/resource.js';
 import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
+import { GlobalDispatcherWatch } from './tap/global-dispatcher.js';
 import { UndiciTap } from './tap/undici-tap.js';
-import type { OriginSnapshot, PoolscopeAgent, PoolscopeOptions } from './types.js';
+import type { BucketHistogram } from './state/histogram.js';
+import { PHASES } from './state/origin-stats.js';
+import type { DurationSummary, OriginSnapshot, PoolscopeAgent, PoolscopeOptions } from './types.js';
 
 /**
  * The running agent lives on the global object, so a second `start()`, a second preload or a
@@ -33,9 +36,11 @@ export function start(options?: PoolscopeOptions): Promise<PoolscopeAgent> {
 
 async function launch(options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
   const resolved = resolveOptions(options);
-  const registry = new OriginRegistry(resolved.maxOrigins);
+  const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis);
   const tap = new UndiciTap(registry);
   tap.enable();
+  const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
+  globalDispatcher?.enable();
 
   let closeExport: () => Promise<void>;
   let metricsUrl: string | undefined;
@@ -58,6 +63,7 @@ async function launch(options: PoolscopeOptions | undefined, forget: () => void)
     shutdown() {
       stopping ??= (async () => {
         tap.disable();
+        globalDispatcher?.disable();
         forget();
         await closeExport();
       })();
@@ -70,10 +76,23 @@ function orNull(value: number): number | null {
   return Number.isFinite(value) ? value : null;
 }
 
+function summaryOf(histogram: BucketHistogram): DurationSummary {
+  return { count: histogram.count, sumSeconds: histogram.sum };
+}
+
 function snapshotOf(origin: OriginStats): OriginSnapshot {
   const requests = origin.requestsNew + origin.requestsReused;
-  let connectionsOpened = 0;
-  for (const count of origin.opened.values()) connectionsOpened += count;
+  const totals = { opened: 0, openActive: 0, openIdle: 0, closedActive: 0, closedIdle: 0, streamsMax: 0 };
+  const openedByProtocol: Record<string, number> = {};
+  for (const [version, protocol] of origin.protocols) {
+    openedByProtocol[version] = protocol.opened;
+    totals.opened += protocol.opened;
+    totals.openActive += protocol.openActive;
+    totals.openIdle += protocol.openIdle;
+    totals.closedActive += protocol.closedActive;
+    totals.closedIdle += protocol.closedIdle;
+    totals.streamsMax = Math.max(totals.streamsMax, protocol.streamsMax);
+  }
   return {
     origin: origin.identity.key,
     requests,
@@ -81,9 +100,9 @@ function snapshotOf(origin: OriginStats): OriginSnapshot {
     requestsOnReusedConnections: origin.requestsReused,
     reuseRatio: requests === 0 ? null : origin.requestsReused / requests,
     activeRequests: origin.activeRequests,
-    openConnections: { active: origin.openActive, idle: origin.openIdle },
-    connectionsOpened,
-    connectionsClosed: { active: origin.closedActive, idle: origin.closedIdle },
+    openConnections: { active: totals.openActive, idle: totals.openIdle },
+    connectionsOpened: totals.opened,
+    connectionsClosed: { active: totals.closedActive, idle: totals.closedIdle },
     connectionErrors: Object.fromEntries(origin.connectErrors),
     typicalSetupSeconds: orNull(origin.typicalSetupSeconds),
     savedSeconds: origin.savedSeconds,
@@ -91,5 +110,17 @@ function snapshotOf(origin: OriginStats): OriginSnapshot {
       newConnection: orNull(origin.timeToFirstByte[0].quantile(0.5)),
       reused: orNull(origin.timeToFirstByte[1].quantile(0.5)),
     },
+    timeInQueue: { ...summaryOf(origin.timeInQueue), p95Seconds: orNull(origin.timeInQueue.quantile(0.95)) },
+    connectionSetup: {
+      ...summaryOf(origin.setupDuration),
+      phases: Object.fromEntries(PHASES.map((phase, i) => [phase, summaryOf(origin.phaseDuration[i]!)])) as
+        OriginSnapshot['connectionSetup']['phases'],
+    },
+    connectionsOpenedByProtocol: openedByProtocol,
+    connectionsReopened: origin.reopened,
+    reopenedAfter: summaryOf(origin.reopenedAfter),
+    maxStreamsPerConnection: totals.streamsMax,
+    pools: origin.openPerPool.size,
+    poolsCreated: origin.poolsCreated,
   };
 }

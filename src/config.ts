@@ -11,6 +11,8 @@ export interface ResolvedOptions {
   readonly exportIntervalMillis: number;
   readonly meterProvider: MeterProvider | undefined;
   readonly serviceName: string | undefined;
+  readonly churnWindowMillis: number;
+  readonly instrumentGlobalDispatcher: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -24,6 +26,8 @@ export const ENVIRONMENT: Readonly<Record<Setting, string>> = {
   maxOrigins: 'POOLSCOPE_MAX_ORIGINS',
   exportIntervalMillis: 'OTEL_METRIC_EXPORT_INTERVAL',
   serviceName: 'OTEL_SERVICE_NAME',
+  churnWindowMillis: 'POOLSCOPE_CHURN_WINDOW_MILLIS',
+  instrumentGlobalDispatcher: 'POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER',
 };
 
 export const DEFAULTS = {
@@ -31,6 +35,8 @@ export const DEFAULTS = {
   port: 9464,
   maxOrigins: 100,
   exportIntervalMillis: 60_000,
+  churnWindowMillis: 60_000,
+  instrumentGlobalDispatcher: true,
 } as const;
 
 const EXPORTERS: readonly string[] = ['prometheus', 'otlp', 'console'];
@@ -72,6 +78,19 @@ function exporterList(setting: Given | undefined): readonly ExporterName[] {
   return DEFAULTS.exporters;
 }
 
+function flag(setting: Given | undefined, fallback: boolean): boolean {
+  if (setting === undefined) return fallback;
+  const { value } = setting;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    const word = value.trim().toLowerCase();
+    if (word === 'true' || word === '1') return true;
+    if (word === 'false' || word === '0') return false;
+  }
+  invalid(setting, 'true or false', String(fallback));
+  return fallback;
+}
+
 function text(setting: Given | undefined): string | undefined {
   if (setting === undefined) return undefined;
   if (typeof setting.value === 'string' && setting.value.trim() !== '') return setting.value.trim();
@@ -89,5 +108,7 @@ export function resolveOptions(options: PoolscopeOptions = {}, env: Env = proces
     exportIntervalMillis: integer(given(options, env, 'exportIntervalMillis'), 100, 86_400_000, DEFAULTS.exportIntervalMillis),
     meterProvider: options.meterProvider,
     serviceName: text(given(options, env, 'serviceName')),
+    churnWindowMillis: integer(given(options, env, 'churnWindowMillis'), 0, 86_400_000, DEFAULTS.churnWindowMillis),
+    instrumentGlobalDispatcher: flag(given(options, env, 'instrumentGlobalDispatcher'), DEFAULTS.instrumentGlobalDispatcher),
   };
 }

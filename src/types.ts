@@ -19,6 +19,16 @@ export interface PoolscopeOptions {
   meterProvider?: MeterProvider;
   /** `service.name` of poolscope's own provider. Env `OTEL_SERVICE_NAME`; default the app's package name. */
   serviceName?: string;
+  /** A socket opened this soon after an idle one of its pool closed counts as reopened. Env `POOLSCOPE_CHURN_WINDOW_MILLIS`; default 60000. */
+  churnWindowMillis?: number;
+  /** Compose the time-in-queue interceptor onto the global dispatcher `fetch` uses. Env `POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER`; default true. */
+  instrumentGlobalDispatcher?: boolean;
+}
+
+/** Count and total of one duration histogram. */
+export interface DurationSummary {
+  readonly count: number;
+  readonly sumSeconds: number;
 }
 
 /** One origin's figures, as `agent.snapshot()` returns them. */
@@ -46,6 +56,22 @@ export interface OriginSnapshot {
   readonly savedSeconds: number;
   /** Median time to first byte on a new and on a reused connection; null without samples. */
   readonly timeToFirstByteP50Seconds: { readonly newConnection: number | null; readonly reused: number | null };
+  /** Time in queue of every request sent, from its dispatch (or creation) to its headers written. */
+  readonly timeInQueue: DurationSummary & { readonly p95Seconds: number | null };
+  /** Connection setup durations and, where the runtime shows them, their phases. */
+  readonly connectionSetup: DurationSummary & { readonly phases: Readonly<Record<'dns' | 'tcp' | 'tls', DurationSummary>> };
+  /** Sockets opened, per `network.protocol.version`. */
+  readonly connectionsOpenedByProtocol: Readonly<Record<string, number>>;
+  /** New sockets opened within the churn window after an idle socket of the same pool closed. */
+  readonly connectionsReopened: number;
+  /** For each reopened socket, how long the closed one had been idle when a socket was needed again. */
+  readonly reopenedAfter: DurationSummary;
+  /** Most requests seen in flight at once on one socket. */
+  readonly maxStreamsPerConnection: number;
+  /** Dispatchers with an open socket to the origin now. */
+  readonly pools: number;
+  /** Dispatchers that opened their first socket to the origin. */
+  readonly poolsCreated: number;
 }
 
 /** A running poolscope agent. */

@@ -15,7 +15,7 @@ describe('origins', () => {
   });
 
   it('finds every spelling of an origin in one record and folds origins past maxOrigins into _other', () => {
-    const registry = new OriginRegistry(3);
+    const registry = new OriginRegistry(3, 60_000);
     const a = registry.lookup('http://a.example');
     assert.equal(registry.lookup('http://a.example:80/'), a);
     assert.equal(registry.lookup('http://user:pw@a.example/path'), a);
@@ -33,14 +33,14 @@ describe('origins', () => {
 
 describe('per-origin state driven by synthetic events', () => {
   it('adds the typical setup time per reused request, and nothing before one was measured', () => {
-    const origin = new OriginRegistry(10).lookup('https://api.example')!;
-    origin.requestSent(true, 1, 0);
+    const origin = new OriginRegistry(10, 60_000).lookup('https://api.example')!;
+    origin.requestSent(true, 1, 0, 0);
     assert.equal(origin.savedSeconds, 0);
-    for (const setup of [0.1, 0.3, 0.2]) origin.connectionOpened('1.1', setup);
+    for (const setup of [0.1, 0.3, 0.2]) origin.openConnection('1.1', undefined, false, setup, 0);
     assert.equal(origin.typicalSetupSeconds, 0.2);
-    origin.requestSent(false, -1, 0);
-    origin.requestSent(true, 0.5, 0);
-    origin.requestSent(true, 0.5, 0);
+    origin.requestSent(false, -1, 0, 0);
+    origin.requestSent(true, 0.5, 0, 0);
+    origin.requestSent(true, 0.5, 0, 0);
     assert.equal(origin.savedSeconds, 0.4);
     assert.equal(origin.requestsNew, 1);
     assert.equal(origin.requestsReused, 3);
@@ -48,18 +48,18 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('reports the reuse ratio of the last 60 s only', () => {
-    const origin = new OriginRegistry(10).lookup('http://ratio.example')!;
+    const origin = new OriginRegistry(10, 60_000).lookup('http://ratio.example')!;
     assert.ok(Number.isNaN(origin.reuseRatio(0)));
-    origin.requestSent(false, -1, 1_000);
-    origin.requestSent(true, 0.1, 2_000);
-    origin.requestSent(true, 0.1, 55_000);
+    origin.requestSent(false, -1, 0, 1_000);
+    origin.requestSent(true, 0.1, 0, 2_000);
+    origin.requestSent(true, 0.1, 0, 55_000);
     assert.equal(origin.reuseRatio(56_000), 2 / 3);
     assert.equal(origin.reuseRatio(65_000), 1, 'the first ten seconds have left the window');
     assert.ok(Number.isNaN(origin.reuseRatio(200_000)));
   });
 
   it('keeps the peak of active requests until it is read', () => {
-    const origin = new OriginRegistry(10).lookup('http://peak.example')!;
+    const origin = new OriginRegistry(10, 60_000).lookup('http://peak.example')!;
     origin.requestStarted();
     origin.requestStarted();
     origin.requestStarted();
@@ -70,7 +70,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('bounds error types per origin', () => {
-    const origin = new OriginRegistry(10).lookup('http://errors.example')!;
+    const origin = new OriginRegistry(10, 60_000).lookup('http://errors.example')!;
     for (let i = 0; i < 50; i++) origin.connectionFailed(`E${i}`);
     assert.equal(origin.connectErrors.size, 21);
     assert.equal(origin.connectErrors.get('_other'), 30);

@@ -7,8 +7,9 @@ export type ValueReading = (metric: MetricKey, value: number, attributes: Attrib
 export type HistogramReading = (metric: MetricKey, histogram: BucketHistogram, attributes: Attributes) => void;
 
 /**
- * Reads every counter and gauge of every origin, at collection time. Both `reused` values and
- * both connection states are always read, as 0 if need be, so ratios never go empty.
+ * Reads every counter and gauge of every origin, at collection time. Both `reused` values, and
+ * both connection states of every protocol version seen, are always read, as 0 if need be, so
+ * ratios never go empty.
  */
 export function readValues(registry: OriginRegistry, nowMs: number, read: ValueReading): void {
   for (const origin of registry.all()) {
@@ -17,12 +18,19 @@ export function readValues(registry: OriginRegistry, nowMs: number, read: ValueR
     read('requests', origin.requestsReused, reusedAttributes);
     read('activeRequests', origin.activeRequests, origin.attributes);
     read('activeRequestsPeak', origin.takeActiveRequestsPeak(), origin.attributes);
-    read('openConnections', origin.openActive, origin.stateAttributes.active);
-    read('openConnections', origin.openIdle, origin.stateAttributes.idle);
-    read('connectionsClosed', origin.closedActive, origin.stateAttributes.active);
-    read('connectionsClosed', origin.closedIdle, origin.stateAttributes.idle);
-    for (const [version, count] of origin.opened) read('connectionsOpened', count, origin.protocolAttributes(version));
+    for (const protocol of origin.protocols.values()) {
+      const { active, idle } = protocol.stateAttributes;
+      read('connectionsOpened', protocol.opened, protocol.attributes);
+      read('openConnections', protocol.openActive, active);
+      read('openConnections', protocol.openIdle, idle);
+      read('connectionsClosed', protocol.closedActive, active);
+      read('connectionsClosed', protocol.closedIdle, idle);
+      read('streamsPeak', protocol.takeStreamsPeak(), protocol.attributes);
+    }
     for (const [type, count] of origin.connectErrors) read('connectionErrors', count, origin.errorAttributes(type));
+    read('connectionsReopened', origin.reopened, origin.attributes);
+    read('pools', origin.openPerPool.size, origin.attributes);
+    read('poolsCreated', origin.poolsCreated, origin.attributes);
     read('savedTime', origin.savedSeconds, origin.attributes);
     const ratio = origin.reuseRatio(nowMs);
     if (ratio === ratio) read('reuseRatio', ratio, origin.attributes);
@@ -34,8 +42,11 @@ export function readHistograms(origin: OriginStats, read: HistogramReading): voi
   const [newAttributes, reusedAttributes] = origin.reusedAttributes;
   read('timeToFirstByte', origin.timeToFirstByte[0], newAttributes);
   read('timeToFirstByte', origin.timeToFirstByte[1], reusedAttributes);
+  read('timeInQueue', origin.timeInQueue, origin.attributes);
   read('setupDuration', origin.setupDuration, origin.attributes);
+  for (let i = 0; i < origin.phaseDuration.length; i++) read('phaseDuration', origin.phaseDuration[i]!, origin.phaseAttributes[i]!);
   read('connectionDuration', origin.connectionDuration, origin.attributes);
   read('connectionRequests', origin.connectionRequests, origin.attributes);
   read('idleTime', origin.idleTime, origin.attributes);
+  read('reopenedAfter', origin.reopenedAfter, origin.attributes);
 }

@@ -30,6 +30,7 @@ export function parseOrigin(raw: string): OriginIdentity | undefined {
  */
 export class OriginRegistry {
   readonly maxOrigins: number;
+  readonly #churnWindowMs: number;
   readonly #byKey = new Map<string, OriginStats>();
   /** Raw origin strings as undici hands them, each parsed once. */
   readonly #byRaw = new Map<string, OriginStats>();
@@ -38,8 +39,9 @@ export class OriginRegistry {
   /** Called once for each record created, `_other` included. */
   onOriginAdded: ((origin: OriginStats) => void) | undefined = undefined;
 
-  constructor(maxOrigins: number) {
+  constructor(maxOrigins: number, churnWindowMs: number) {
     this.maxOrigins = maxOrigins;
+    this.#churnWindowMs = churnWindowMs;
     this.#maxRaw = maxOrigins * 4 + 64;
   }
 
@@ -65,12 +67,12 @@ export class OriginRegistry {
   #add(identity: OriginIdentity): OriginStats {
     if (this.#byKey.size >= this.maxOrigins) {
       if (this.#other === undefined) {
-        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 });
+        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.#churnWindowMs);
         this.onOriginAdded?.(this.#other);
       }
       return this.#other;
     }
-    const stats = new OriginStats(identity);
+    const stats = new OriginStats(identity, this.#churnWindowMs);
     this.#byKey.set(identity.key, stats);
     this.onOriginAdded?.(stats);
     return stats;

@@ -1,6 +1,6 @@
 import { BucketHistogram } from './histogram.js';
 import {
-  ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PROTOCOL_VERSION, ATTR_REUSED, ATTR_SERVER_ADDRESS,
+  ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PHASE, ATTR_PROTOCOL_VERSION, ATTR_REUSED, ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT, ATTR_URL_SCHEME, BOUNDARIES, OTHER_ORIGIN,
 } from '../metrics/catalog.js';
 
@@ -13,6 +13,11 @@ const WINDOW_SLOTS = 6;
 const WINDOW_SLOT_MS = 10_000;
 /** Distinct `error.type` values kept per origin; the rest count as `_other`. */
 const MAX_ERROR_TYPES = 20;
+/** Idle closes remembered per origin for keep-alive churn; older ones are forgotten first. */
+const MAX_IDLE_CLOSES = 32;
+
+/** The connection phases, in order, as `undici.connection.phase` names them. */
+export const PHASES = ['dns', 'tcp', 'tls'] as const;
 
 export interface OriginIdentity {
   /** `scheme://host:port`, the default port filled in. */
@@ -30,19 +35,20 @@ export class OriginStats {
   readonly identity: OriginIdentity;
   readonly attributes: Attributes;
   readonly reusedAttributes: readonly [newConnection: Attributes, reused: Attributes];
-  readonly stateAttributes: { readonly active: Attributes; readonly idle: Attributes };
+  readonly phaseAttributes: readonly Attributes[];
 
   requestsNew = 0;
   requestsReused = 0;
   activeRequests = 0;
   /** Highest `activeRequests` since the exporter last read it. */
   activeRequestsPeak = 0;
-  openActive = 0;
-  openIdle = 0;
-  closedActive = 0;
-  closedIdle = 0;
-  /** Sockets opened, per `network.protocol.version`. */
-  readonly opened = new Map<string, number>();
+  /** Sockets per `network.protocol.version`, created at the first socket of each. */
+  readonly protocols = new Map<string, ProtocolConnections>();
+  /** New sockets opened within the churn window after an idle socket of the same pool closed. */
+  reopened = 0;
+  poolsCreated = 0;
+  /** Open sockets per dispatcher (Pool, or Client used alone): its size is `undici.client.pools`. */
+  readonly openPerPool = new Map<object, number>();
   /** Failed connection attempts, per `error.type`. */
   readonly connectErrors = new Map<string, number>();
   savedSeconds = 0;
@@ -57,6 +63,13 @@ export class OriginStats {
   readonly connectionDuration = new BucketHistogram(BOUNDARIES.connectionDuration);
   readonly connectionRequests = new BucketHistogram(BOUNDARIES.connectionRequests);
   readonly idleTime = new BucketHistogram(BOUNDARIES.idleTime);
+  readonly reopenedAfter = new BucketHistogram(BOUNDARIES.reopenedAfter);
+  readonly timeInQueue = new BucketHistogram(BOUNDARIES.timeInQueue);
+  /** One per entry of PHASES. */
+  readonly phaseDuration = PHASES.map(() => new BucketHistogram(BOUNDARIES.phaseDuration));
+  readonly #churnWindowMs: number;
+  /** Idle sockets that closed, oldest first, until a reopen uses them or the window passes. */
+  readonly #idleCloses: Array<{ readonly at: number; readonly idleSince: number; readonly pool: object | undefined }> = [];
 
   readonly #recentSetups = new Float64Array(TYPICAL_SETUP_SAMPLES);
   #recentSetupCount = 0;
@@ -65,8 +78,9 @@ export class OriginStats {
   readonly #windowReused = new Float64Array(WINDOW_SLOTS);
   readonly #attributeCache = new Map<string, Attributes>();
 
-  constructor(identity: OriginIdentity) {
+  constructor(identity: OriginIdentity, churnWindowMs: number) {
     this.identity = identity;
+    this.#churnWindowMs = churnWindowMs;
     this.attributes = Object.freeze(identity.host === OTHER_ORIGIN
       ? { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN }
       : {
@@ -75,10 +89,7 @@ export class OriginStats {
           [ATTR_URL_SCHEME]: identity.scheme,
         });
     this.reusedAttributes = [this.with(ATTR_REUSED, false), this.with(ATTR_REUSED, true)];
-    this.stateAttributes = {
-      active: this.with(ATTR_CONNECTION_STATE, 'active'),
-      idle: this.with(ATTR_CONNECTION_STATE, 'idle'),
-    };
+    this.phaseAttributes = PHASES.map((phase) => this.with(ATTR_PHASE, phase));
   }
 
   /** The origin's attributes plus one more, built once per distinct value. */
@@ -90,10 +101,6 @@ export class OriginStats {
       this.#attributeCache.set(cacheKey, attributes);
     }
     return attributes;
-  }
-
-  protocolAttributes(version: string): Attributes {
-    return this.with(ATTR_PROTOCOL_VERSION, version);
   }
 
   errorAttributes(errorType: string): Attributes {
@@ -116,15 +123,33 @@ export class OriginStats {
     return peak;
   }
 
-  connectionOpened(version: string, setupSeconds: number): void {
-    this.opened.set(version, (this.opened.get(version) ?? 0) + 1);
-    this.openIdle++;
-    if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
+  /**
+   * A socket to this origin starts being followed. `adopted`: it connected before poolscope
+   * was listening, so it is open from now on but was not opened by us, and its pool (if
+   * known) is not new. `setupSeconds` is negative when the attempt was not seen.
+   */
+  openConnection(version: string, pool: object | undefined, adopted: boolean, setupSeconds: number, nowMs: number): Connection {
+    const protocol = this.#protocol(version);
+    protocol.openIdle++;
+    if (pool !== undefined) this.openPerPool.set(pool, (this.openPerPool.get(pool) ?? 0) + 1);
+    if (!adopted) {
+      protocol.opened++;
+      if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
+      this.#countReopen(pool, nowMs);
+    }
+    return { origin: this, protocol, pool, openedAt: nowMs, adopted, requests: 0, inFlight: 0, idleSince: nowMs, closed: false };
   }
 
-  /** A socket open before poolscope started: open from now on, but not opened by us. */
-  connectionAdopted(): void {
-    this.openIdle++;
+  /** A pool seen for the first time opened its first socket to this origin. */
+  poolCreated(): void {
+    this.poolsCreated++;
+  }
+
+  /** DNS, TCP and TLS durations of one connect, each negative when that phase was not seen. */
+  phasesMeasured(seconds: readonly number[]): void {
+    for (let i = 0; i < PHASES.length; i++) {
+      if (seconds[i]! >= 0) this.phaseDuration[i]!.record(seconds[i]!);
+    }
   }
 
   connectionFailed(errorType: string): void {
@@ -133,8 +158,12 @@ export class OriginStats {
     this.connectErrors.set(key, (this.connectErrors.get(key) ?? 0) + 1);
   }
 
-  /** A request's headers went out on a socket; `idleSeconds` is negative when it was not idle. */
-  requestSent(reused: boolean, idleSeconds: number, nowMs: number): void {
+  /**
+   * A request's headers went out on a socket, `queueSeconds` after its dispatch (or creation);
+   * `idleSeconds` is negative when the socket was not idle.
+   */
+  requestSent(reused: boolean, idleSeconds: number, queueSeconds: number, nowMs: number): void {
+    this.timeInQueue.record(queueSeconds);
     if (reused) {
       this.requestsReused++;
       if (this.typicalSetupSeconds === this.typicalSetupSeconds) this.savedSeconds += this.typicalSetupSeconds;
@@ -153,26 +182,50 @@ export class OriginStats {
     if (reused) this.#windowReused[slot]!++;
   }
 
-  socketBusy(): void {
-    this.openIdle--;
-    this.openActive++;
-  }
-
-  socketIdle(): void {
-    this.openActive--;
-    this.openIdle++;
-  }
-
-  connectionClosed(busy: boolean, lifetimeSeconds: number, requests: number): void {
-    if (busy) {
-      this.openActive--;
-      this.closedActive++;
-    } else {
-      this.openIdle--;
-      this.closedIdle++;
+  /** A request's headers went out on the connection; its first one makes it busy. */
+  streamStarted(connection: Connection): void {
+    const protocol = connection.protocol;
+    if (++connection.inFlight === 1 && !connection.closed) {
+      protocol.openIdle--;
+      protocol.openActive++;
+      protocol.busy.add(connection);
     }
-    this.connectionDuration.record(lifetimeSeconds);
-    this.connectionRequests.record(requests);
+    if (connection.inFlight > protocol.streamsPeak) protocol.streamsPeak = connection.inFlight;
+    if (connection.inFlight > protocol.streamsMax) protocol.streamsMax = connection.inFlight;
+  }
+
+  /** A request on the connection ended; the last one makes it idle. */
+  streamEnded(connection: Connection, nowMs: number): void {
+    if (connection.inFlight === 0 || --connection.inFlight > 0) return;
+    connection.idleSince = nowMs;
+    if (connection.closed) return;
+    const protocol = connection.protocol;
+    protocol.openActive--;
+    protocol.openIdle++;
+    protocol.busy.delete(connection);
+  }
+
+  closeConnection(connection: Connection, nowMs: number): void {
+    connection.closed = true;
+    const protocol = connection.protocol;
+    if (connection.inFlight > 0) {
+      protocol.openActive--;
+      protocol.closedActive++;
+      protocol.busy.delete(connection);
+    } else {
+      protocol.openIdle--;
+      protocol.closedIdle++;
+      if (this.#idleCloses.length >= MAX_IDLE_CLOSES) this.#idleCloses.shift();
+      this.#idleCloses.push({ at: nowMs, idleSince: connection.idleSince, pool: connection.pool });
+    }
+    const pool = connection.pool;
+    if (pool !== undefined) {
+      const open = (this.openPerPool.get(pool) ?? 1) - 1;
+      if (open > 0) this.openPerPool.set(pool, open);
+      else this.openPerPool.delete(pool);
+    }
+    this.connectionDuration.record((nowMs - connection.openedAt) / 1000);
+    this.connectionRequests.record(connection.requests);
   }
 
   /** Reused / all requests over the last 60 s, or NaN when there was none. */
@@ -189,6 +242,36 @@ export class OriginStats {
     return all === 0 ? NaN : reused / all;
   }
 
+  #protocol(version: string): ProtocolConnections {
+    let protocol = this.protocols.get(version);
+    if (protocol === undefined) {
+      const attributes = this.with(ATTR_PROTOCOL_VERSION, version);
+      protocol = new ProtocolConnections(attributes, {
+        active: Object.freeze({ ...attributes, [ATTR_CONNECTION_STATE]: 'active' }),
+        idle: Object.freeze({ ...attributes, [ATTR_CONNECTION_STATE]: 'idle' }),
+      });
+      this.protocols.set(version, protocol);
+    }
+    return protocol;
+  }
+
+  /**
+   * Keep-alive churn: a socket opened while an idle socket of the same pool closed within the
+   * window. Another pool's close is not churn (a client built per request is its own finding).
+   */
+  #countReopen(pool: object | undefined, nowMs: number): void {
+    const closes = this.#idleCloses;
+    while (closes.length > 0 && nowMs - closes[0]!.at > this.#churnWindowMs) closes.shift();
+    for (let i = closes.length - 1; i >= 0; i--) {
+      const close = closes[i]!;
+      if (close.pool !== pool) continue;
+      closes.splice(i, 1);
+      this.reopened++;
+      this.reopenedAfter.record((nowMs - close.idleSince) / 1000);
+      return;
+    }
+  }
+
   #recordSetup(seconds: number): void {
     this.setupDuration.record(seconds);
     this.#recentSetups[this.#recentSetupCount % TYPICAL_SETUP_SAMPLES] = seconds;
@@ -198,5 +281,51 @@ export class OriginStats {
     this.typicalSetupSeconds = samples.length % 2 === 1
       ? samples[middle]!
       : (samples[middle - 1]! + samples[middle]!) / 2;
+  }
+}
+
+/** One socket, from its connect (or first sight) to its close. */
+export interface Connection {
+  readonly origin: OriginStats;
+  readonly protocol: ProtocolConnections;
+  /** The dispatcher it belongs to, when it could be told. */
+  readonly pool: object | undefined;
+  readonly openedAt: number;
+  /** Connected before poolscope was listening: its first request seen counts as reused. */
+  readonly adopted: boolean;
+  requests: number;
+  inFlight: number;
+  idleSince: number;
+  closed: boolean;
+}
+
+/** An origin's sockets of one HTTP version (`network.protocol.version`). */
+export class ProtocolConnections {
+  readonly attributes: Attributes;
+  readonly stateAttributes: { readonly active: Attributes; readonly idle: Attributes };
+  opened = 0;
+  openActive = 0;
+  openIdle = 0;
+  closedActive = 0;
+  closedIdle = 0;
+  /** Most requests in flight on one socket since the exporter last read it. */
+  streamsPeak = 0;
+  /** The same since start, for `snapshot()`. */
+  streamsMax = 0;
+  /** Sockets with a request in flight: the peak starts again from them after each read. */
+  readonly busy = new Set<Connection>();
+
+  constructor(attributes: Attributes, stateAttributes: ProtocolConnections['stateAttributes']) {
+    this.attributes = attributes;
+    this.stateAttributes = stateAttributes;
+  }
+
+  /** Returns the peak since the previous call and starts the next period at the current level. */
+  takeStreamsPeak(): number {
+    const peak = this.streamsPeak;
+    let current = 0;
+    for (const connection of this.busy) if (connection.inFlight > current) current = connection.inFlight;
+    this.streamsPeak = current;
+    return peak;
   }
 }

@@ -1,33 +1,32 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { OriginRegistry } from '../state/origin-registry.js';
-import type { OriginStats } from '../state/origin-stats.js';
+import type { Connection, OriginStats } from '../state/origin-stats.js';
 import { warnOnce } from '../warn.js';
+import { handoff } from './dispatch-timing.js';
+import { poolOf } from './pool-identity.js';
 
 /** What poolscope remembers of one request while it is in flight. */
 interface RequestRecord {
   readonly origin: OriginStats;
-  readonly createdAt: number;
+  /** Its dispatch, once the interceptor said when that was; until then its creation. */
+  startedAt: number;
   /** Counted in `active_requests`: upgrades and CONNECT never publish an end, so they are not. */
   readonly counted: boolean;
   /** Upgrades hand their socket to the app, which keeps it busy until it closes. */
   readonly upgrade: boolean;
-  socket: SocketRecord | undefined;
+  socket: Connection | undefined;
   reused: boolean;
   firstByteSeen: boolean;
   ended: boolean;
 }
 
-/** What poolscope remembers of one socket while it is open. */
-interface SocketRecord {
-  readonly origin: OriginStats;
-  readonly openedAt: number;
-  /** Opened before poolscope was listening: its first request did not pay for a setup we saw. */
-  readonly adopted: boolean;
-  requests: number;
-  inFlight: number;
-  idleSince: number;
-  closed: boolean;
+/** When a connect attempt started and, where Node shows them on the socket, its phases ended. */
+interface ConnectTimes {
+  readonly startedAt: number;
+  lookupAt: number;
+  connectAt: number;
+  secureAt: number;
 }
 
 /** Payloads as undici publishes them; every field is checked before use. */
@@ -44,7 +43,8 @@ interface UndiciRequest {
   readonly method?: unknown;
   readonly upgrade?: unknown;
 }
-interface Closable { once(event: 'close', listener: (this: object) => void): unknown }
+interface SocketMessage { readonly socket?: unknown }
+interface Listenable { once(event: string, listener: (this: object) => void): unknown }
 
 /** Connection attempts remembered per connector before the oldest are dropped. */
 const MAX_PENDING_ATTEMPTS = 64;
@@ -64,11 +64,24 @@ function isObject(value: unknown): value is object {
 export class UndiciTap {
   readonly #registry: OriginRegistry;
   readonly #requests = new WeakMap<object, RequestRecord>();
-  readonly #sockets = new WeakMap<object, SocketRecord>();
+  readonly #sockets = new WeakMap<object, Connection>();
   /** Start times of connection attempts, oldest first, per connector. */
   readonly #attempts = new WeakMap<object, number[]>();
+  /** Dispatchers that have opened a socket, so each counts once in `pools.created`. */
+  readonly #pools = new WeakSet<object>();
+  /**
+   * The attempt undici announced and has not handed a socket for yet. Node publishes
+   * `net.client.socket` for the socket undici's connector creates synchronously after
+   * `beforeConnect`; a microtask later any other socket is somebody else's.
+   */
+  #announced: ConnectTimes | undefined;
+  readonly #connectTimes = new WeakMap<object, ConnectTimes>();
+  readonly #forgetAnnounced = (): void => {
+    this.#announced = undefined;
+  };
   readonly #subscriptions: Array<[string, (message: unknown, name: string | symbol) => void]> = [];
   readonly #onSocketClose: (this: object) => void;
+  readonly #phaseListeners: ReadonlyArray<[event: string, listener: (this: object) => void]>;
   #enabled = false;
 
   constructor(registry: OriginRegistry) {
@@ -82,6 +95,13 @@ export class UndiciTap {
         reportSkipped('socket close', error);
       }
     };
+    // Shared by every socket (`this`); setting a number cannot throw.
+    const times = this.#connectTimes;
+    this.#phaseListeners = [
+      ['lookup', function onLookup(this: object) { const t = times.get(this); if (t !== undefined) t.lookupAt = performance.now(); }],
+      ['connect', function onConnect(this: object) { const t = times.get(this); if (t !== undefined) t.connectAt = performance.now(); }],
+      ['secureConnect', function onSecure(this: object) { const t = times.get(this); if (t !== undefined) t.secureAt = performance.now(); }],
+    ];
   }
 
   enable(): void {
@@ -89,12 +109,13 @@ export class UndiciTap {
     this.#enabled = true;
     this.#subscribe('undici:request:create', (m: RequestMessage) => this.#requestCreated(m));
     this.#subscribe('undici:client:beforeConnect', (m: ConnectMessage) => this.#beforeConnect(m));
+    this.#subscribe('net.client.socket', (m: SocketMessage) => this.#netSocket(m));
     this.#subscribe('undici:client:connected', (m: ConnectMessage) => this.#connected(m));
     this.#subscribe('undici:client:connectError', (m: ConnectMessage) => this.#connectError(m));
     this.#subscribe('undici:client:sendHeaders', (m: SendHeadersMessage) => this.#headersSent(m));
     this.#subscribe('undici:request:headers', (m: RequestMessage) => this.#responseHeaders(m));
     this.#subscribe('undici:request:trailers', (m: RequestMessage) => this.#requestEnded(m));
-    this.#subscribe('undici:request:error', (m: RequestMessage) => this.#requestEnded(m));
+    this.#subscribe('undici:request:error', (m: RequestMessage) => this.#requestFailed(m));
   }
 
   /** Undoes exactly what `enable()` did. */
@@ -137,7 +158,19 @@ export class UndiciTap {
       // Attempts undici abandoned without an outcome (client destroyed mid-connect).
       pending.shift();
     }
-    pending.push(performance.now());
+    const now = performance.now();
+    pending.push(now);
+    if (this.#announced === undefined) queueMicrotask(this.#forgetAnnounced);
+    this.#announced = { startedAt: now, lookupAt: -1, connectAt: -1, secureAt: -1 };
+  }
+
+  #netSocket({ socket }: SocketMessage): void {
+    const announced = this.#announced;
+    if (announced === undefined || !isObject(socket)) return;
+    this.#announced = undefined;
+    if (typeof (socket as Partial<Listenable>).once !== 'function') return;
+    this.#connectTimes.set(socket, announced);
+    for (const [event, listener] of this.#phaseListeners) (socket as Listenable).once(event, listener);
   }
 
   /** The start of the oldest attempt through this connector, or -1 when none was seen. */
@@ -147,14 +180,24 @@ export class UndiciTap {
   }
 
   #connected({ connectParams, connector, socket }: ConnectMessage): void {
-    const startedAt = this.#takeAttempt(connector);
+    const attemptAt = this.#takeAttempt(connector);
     if (!isObject(socket) || this.#sockets.has(socket)) return;
     const origin = this.#originOfConnect(connectParams);
     if (origin === undefined) return;
-    const connection = this.#track(socket, origin, false);
-    if (connection === undefined) return;
+    const now = performance.now();
+    // The socket's own times pair exactly; the connector's queue of attempts is the fallback.
+    const times = this.#connectTimes.get(socket);
+    const startedAt = times?.startedAt ?? attemptAt;
+    const setupSeconds = startedAt < 0 ? -1 : (now - startedAt) / 1000;
     const version = connectParams?.version === 'h2' ? '2' : '1.1';
-    origin.connectionOpened(version, startedAt < 0 ? -1 : (connection.openedAt - startedAt) / 1000);
+    const connection = this.#track(socket, origin, version, connector, false, setupSeconds, now);
+    if (connection === undefined || times === undefined || times.connectAt < 0) return;
+    const tcpFrom = times.lookupAt >= 0 ? times.lookupAt : times.startedAt;
+    origin.phasesMeasured([
+      times.lookupAt >= 0 ? (times.lookupAt - times.startedAt) / 1000 : -1,
+      (times.connectAt - tcpFrom) / 1000,
+      times.secureAt >= 0 ? (times.secureAt - times.connectAt) / 1000 : -1,
+    ]);
   }
 
   #connectError({ connectParams, connector, error }: ConnectMessage): void {
@@ -175,16 +218,20 @@ export class UndiciTap {
       record = newRequestRecord(origin, now, false, false);
       this.#requests.set(request, record);
     }
+    // The interceptor's stamp for this request, left during this same synchronous write.
+    const dispatchedAt = handoff.dispatchedAt;
+    handoff.dispatchedAt = -1;
     if (record.socket !== undefined) return;
-    const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, true);
+    const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, versionOf(socket), undefined, true, -1, now);
     if (connection === undefined) return;
+    if (dispatchedAt >= 0 && dispatchedAt <= record.startedAt) record.startedAt = dispatchedAt;
     const reused = connection.requests > 0 || connection.adopted;
     const idleSeconds = reused && connection.inFlight === 0 ? (now - connection.idleSince) / 1000 : -1;
     connection.requests++;
-    if (connection.inFlight++ === 0 && !connection.closed) connection.origin.socketBusy();
+    connection.origin.streamStarted(connection);
     record.socket = connection;
     record.reused = reused;
-    record.origin.requestSent(reused, idleSeconds, now);
+    record.origin.requestSent(reused, idleSeconds, (now - record.startedAt) / 1000, now);
   }
 
   #responseHeaders({ request }: RequestMessage): void {
@@ -192,8 +239,14 @@ export class UndiciTap {
     const record = this.#requests.get(request);
     if (record === undefined || record.firstByteSeen || record.socket === undefined) return;
     record.firstByteSeen = true;
-    const seconds = (performance.now() - record.createdAt) / 1000;
+    const seconds = (performance.now() - record.startedAt) / 1000;
     record.origin.timeToFirstByte[record.reused ? 1 : 0].record(seconds);
+  }
+
+  #requestFailed(message: RequestMessage): void {
+    // A request that failed between its start and its headers leaves no stamp for the next.
+    handoff.dispatchedAt = -1;
+    this.#requestEnded(message);
   }
 
   #requestEnded({ request }: RequestMessage): void {
@@ -204,20 +257,18 @@ export class UndiciTap {
     record.ended = true;
     if (record.counted) record.origin.requestEnded();
     const connection = record.socket;
-    if (connection === undefined || record.upgrade || connection.inFlight === 0) return;
-    if (--connection.inFlight === 0) {
-      connection.idleSince = performance.now();
-      if (!connection.closed) connection.origin.socketIdle();
-    }
+    if (connection === undefined || record.upgrade) return;
+    connection.origin.streamEnded(connection, performance.now());
   }
 
   #socketClosed(socket: object): void {
     const connection = this.#sockets.get(socket);
     if (connection === undefined || connection.closed) return;
-    connection.closed = true;
-    if (!this.#enabled) return;
-    const lifetimeSeconds = (performance.now() - connection.openedAt) / 1000;
-    connection.origin.connectionClosed(connection.inFlight > 0, lifetimeSeconds, connection.requests);
+    if (!this.#enabled) {
+      connection.closed = true;
+      return;
+    }
+    connection.origin.closeConnection(connection, performance.now());
   }
 
   /**
@@ -225,14 +276,30 @@ export class UndiciTap {
    * followed. `adopted`: it connected before poolscope was listening, so it is never counted
    * as opened and its first request seen counts as reused.
    */
-  #track(socket: object, origin: OriginStats, adopted: boolean): SocketRecord | undefined {
-    if (typeof (socket as Partial<Closable>).once !== 'function') return undefined;
+  #track(
+    socket: object, origin: OriginStats, version: string, connector: unknown, adopted: boolean,
+    setupSeconds: number, now: number,
+  ): Connection | undefined {
+    if (typeof (socket as Partial<Listenable>).once !== 'function') return undefined;
     // The listener first: if the socket refuses it, nothing was recorded.
-    (socket as Closable).once('close', this.#onSocketClose);
-    const connection = newSocketRecord(origin, performance.now(), adopted);
+    (socket as Listenable).once('close', this.#onSocketClose);
+    const pool = this.#poolOf(socket, connector);
+    const firstOfPool = pool !== undefined && !this.#pools.has(pool);
+    if (firstOfPool) this.#pools.add(pool);
+    const connection = origin.openConnection(version, pool, adopted, setupSeconds, now);
     this.#sockets.set(socket, connection);
-    if (adopted) origin.connectionAdopted();
+    if (firstOfPool && !adopted) origin.poolCreated();
     return connection;
+  }
+
+  #poolOf(socket: object, connector: unknown): object | undefined {
+    try {
+      return poolOf(socket, connector);
+    } catch (error) {
+      // An undici whose internals differ: pools are unknown, everything else is counted.
+      reportSkipped('pool identity', error);
+      return undefined;
+    }
   }
 
   #originOfRequest(request: UndiciRequest): OriginStats | undefined {
@@ -251,11 +318,12 @@ export class UndiciTap {
 }
 
 function newRequestRecord(origin: OriginStats, createdAt: number, counted: boolean, upgrade: boolean): RequestRecord {
-  return { origin, createdAt, counted, upgrade, socket: undefined, reused: false, firstByteSeen: false, ended: false };
+  return { origin, startedAt: createdAt, counted, upgrade, socket: undefined, reused: false, firstByteSeen: false, ended: false };
 }
 
-function newSocketRecord(origin: OriginStats, now: number, adopted: boolean): SocketRecord {
-  return { origin, openedAt: now, adopted, requests: 0, inFlight: 0, idleSince: now, closed: false };
+/** `network.protocol.version` of a socket that connected before poolscope was listening. */
+function versionOf(socket: object): string {
+  return (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2' ? '2' : '1.1';
 }
 
 /** `error.type` for a failed connect: the error's code (`ECONNREFUSED`, a TLS code), else its name. */

@@ -1,0 +1,158 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Time in queue starts at the application's `dispatch()`, which no diagnostics channel sees: a
+ * request waiting in a Pool's queue is not even created yet. An interceptor stamps the dispatch,
+ * and when undici starts the request on a socket it calls the handler's `onRequestStart`
+ * (`onConnect` before undici 7) and, in the same synchronous run, publishes `sendHeaders`. The
+ * stamp is handed over through this slot, which the tap empties at `sendHeaders`.
+ *
+ * The slot lives on the global object so that an interceptor from one copy of poolscope hands
+ * its stamps to the agent of another.
+ */
+export interface DispatchHandoff {
+  /** `performance.now()` at the dispatch of the request being started, or -1. */
+  dispatchedAt: number;
+}
+
+const HANDOFF = Symbol.for('poolscope.dispatchHandoff');
+type WithHandoff = typeof globalThis & { [HANDOFF]?: DispatchHandoff };
+
+export const handoff: DispatchHandoff = (globalThis as WithHandoff)[HANDOFF] ??= { dispatchedAt: -1 };
+
+/** undici's `dispatch(options, handler)`, whatever the version. */
+export type Dispatch = (options: unknown, handler: unknown) => unknown;
+/** An undici interceptor, for `dispatcher.compose()`. */
+export type Interceptor = (dispatch: Dispatch) => Dispatch;
+
+type Method = (...args: unknown[]) => unknown;
+type Handler = Record<string, Method | undefined>;
+
+/**
+ * Wraps a handler of undici 7's and 8's API (`onRequestStart` ...). Every method is passed on
+ * as is; `onRequestStart` first leaves the dispatch stamp in the handoff slot.
+ */
+class TimedHandler {
+  readonly #handler: Handler;
+  readonly #dispatchedAt: number;
+
+  constructor(handler: Handler, dispatchedAt: number) {
+    this.#handler = handler;
+    this.#dispatchedAt = dispatchedAt;
+  }
+
+  onRequestStart(...args: unknown[]): unknown {
+    handoff.dispatchedAt = this.#dispatchedAt;
+    return this.#handler.onRequestStart?.(...args);
+  }
+
+  onRequestUpgrade(...args: unknown[]): unknown { return this.#handler.onRequestUpgrade?.(...args); }
+  onResponseStarted(...args: unknown[]): unknown { return this.#handler.onResponseStarted?.(...args); }
+  onResponseStart(...args: unknown[]): unknown { return this.#handler.onResponseStart?.(...args); }
+  onResponseData(...args: unknown[]): unknown { return this.#handler.onResponseData?.(...args); }
+  onResponseEnd(...args: unknown[]): unknown { return this.#handler.onResponseEnd?.(...args); }
+  onResponseError(...args: unknown[]): unknown { return this.#handler.onResponseError?.(...args); }
+  onBodySent(...args: unknown[]): unknown { return this.#handler.onBodySent?.(...args); }
+  onRequestSent(...args: unknown[]): unknown { return this.#handler.onRequestSent?.(...args); }
+}
+
+/** Methods undici 6 checks for, or looks for before calling: mirrored so its checks still hold. */
+const OPTIONAL_LEGACY_METHODS = ['onUpgrade', 'onHeaders', 'onData', 'onComplete', 'onBodySent', 'onRequestSent'] as const;
+
+/** The same for handlers of undici 6's API (`onConnect` ...), which Node 22's `fetch` uses. */
+class TimedLegacyHandler {
+  readonly #handler: Handler;
+  readonly #dispatchedAt: number;
+
+  constructor(handler: Handler, dispatchedAt: number) {
+    this.#handler = handler;
+    this.#dispatchedAt = dispatchedAt;
+    // undici 6 validates handlers by their methods (an upgrade needs `onUpgrade` ...): a method
+    // the app's handler lacks must be missing here too.
+    for (const name of OPTIONAL_LEGACY_METHODS) {
+      if (typeof handler[name] !== 'function') (this as unknown as Handler)[name] = handler[name];
+    }
+  }
+
+  onConnect(...args: unknown[]): unknown {
+    handoff.dispatchedAt = this.#dispatchedAt;
+    return this.#handler.onConnect?.(...args);
+  }
+
+  onError(...args: unknown[]): unknown { return this.#handler.onError?.(...args); }
+  onUpgrade(...args: unknown[]): unknown { return this.#handler.onUpgrade?.(...args); }
+  onResponseStarted(...args: unknown[]): unknown { return this.#handler.onResponseStarted?.(...args); }
+  onHeaders(...args: unknown[]): unknown { return this.#handler.onHeaders?.(...args); }
+  onData(...args: unknown[]): unknown { return this.#handler.onData?.(...args); }
+  onComplete(...args: unknown[]): unknown { return this.#handler.onComplete?.(...args); }
+  onBodySent(...args: unknown[]): unknown { return this.#handler.onBodySent?.(...args); }
+  onRequestSent(...args: unknown[]): unknown { return this.#handler.onRequestSent?.(...args); }
+}
+
+function timed(handler: unknown): unknown {
+  if (typeof handler !== 'object' || handler === null) return handler;
+  const dispatchedAt = performance.now();
+  // undici tells the two APIs apart the same way.
+  return typeof (handler as Handler).onRequestStart === 'function'
+    ? new TimedHandler(handler as Handler, dispatchedAt)
+    : new TimedLegacyHandler(handler as Handler, dispatchedAt);
+}
+
+const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(options, handler) {
+  return dispatch(options, timed(handler));
+};
+
+/**
+ * An undici interceptor that lets poolscope measure `http.client.request.time_in_queue` from the
+ * moment the app dispatches a request: `new Agent().compose(interceptor())`.
+ */
+export function interceptor(): Interceptor {
+  return timingInterceptor;
+}
+
+interface Composable { compose(...interceptors: Interceptor[]): unknown }
+
+/**
+ * The dispatcher with poolscope's interceptor composed on (`dispatcher.compose(interceptor())`),
+ * for apps that build their own Agents: `new Agent().compose(...)` is what undici 6.x+ returns.
+ */
+export function instrument<D extends Composable>(dispatcher: D): D {
+  return dispatcher.compose(timingInterceptor) as D;
+}
+
+/** Dispatchers whose own `dispatch` poolscope replaced, with what it replaced. */
+const patched = new WeakMap<object, Dispatch>();
+
+/**
+ * Routes a dispatcher's own `dispatch` through the interceptor, in place, so that every holder
+ * of the object (a `fetch` that already picked the global dispatcher, `agent.request()`) is
+ * measured from then on. Returns false when the object will not take it (frozen, or a Proxy
+ * that answers `dispatch` itself, as `compose()` returns).
+ */
+export function instrumentInPlace(dispatcher: object): boolean {
+  if (patched.has(dispatcher)) return true;
+  const original = (dispatcher as { dispatch?: unknown }).dispatch;
+  if (typeof original !== 'function') return false;
+  const dispatch = timingInterceptor((options, handler) => Reflect.apply(original, dispatcher, [options, handler]));
+  try {
+    (dispatcher as { dispatch: Dispatch }).dispatch = dispatch;
+  } catch {
+    return false;
+  }
+  if ((dispatcher as { dispatch: unknown }).dispatch !== dispatch) {
+    Reflect.deleteProperty(dispatcher, 'dispatch');
+    return false;
+  }
+  patched.set(dispatcher, original as Dispatch);
+  return true;
+}
+
+/** Gives a dispatcher back the `dispatch` it had before `instrumentInPlace()`. */
+export function restore(dispatcher: object): void {
+  const original = patched.get(dispatcher);
+  if (original === undefined) return;
+  patched.delete(dispatcher);
+  Reflect.deleteProperty(dispatcher, 'dispatch');
+  // It had an own `dispatch` before ours (not the prototype's): put that back.
+  if ((dispatcher as { dispatch?: unknown }).dispatch !== original) (dispatcher as { dispatch: unknown }).dispatch = original;
+}

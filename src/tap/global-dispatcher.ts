@@ -1,0 +1,87 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { instrument, instrumentInPlace, restore } from './dispatch-timing.js';
+import { warnOnce } from '../warn.js';
+
+/**
+ * Where undici keeps the global dispatcher that `fetch` uses: `.1` for Node 22's and 24's
+ * built-in undici and undici 7, `.2` for undici 8 and Node 26 (which write both).
+ */
+const GLOBAL_DISPATCHERS = [Symbol.for('undici.globalDispatcher.1'), Symbol.for('undici.globalDispatcher.2')] as const;
+type WithDispatchers = typeof globalThis & Record<symbol, unknown>;
+
+/**
+ * Keeps poolscope's interceptor on the global dispatchers, including one the app installs
+ * later with `setGlobalDispatcher()`. undici gives no event for that, and Node creates its
+ * own global dispatcher only at the first `fetch`, so the slots are looked at on every
+ * `undici:request:create`: two property reads. A new dispatcher is instrumented in place,
+ * which also covers the `fetch` calls that already hold it; the request that revealed it was
+ * not queued behind the pool (it is being created in the same call), so its creation time is
+ * its dispatch time.
+ */
+export class GlobalDispatcherWatch {
+  readonly #seen: unknown[] = GLOBAL_DISPATCHERS.map(() => undefined);
+  /** What poolscope changed, to undo on `disable()`: dispatchers patched, slots replaced. */
+  readonly #patched: WeakRef<object>[] = [];
+  readonly #replaced: Array<{ slot: symbol; original: object; composed: object }> = [];
+  readonly #onCreate = (): void => {
+    try {
+      this.check();
+    } catch (error) {
+      warnOnce('POOLSCOPE_GLOBAL_DISPATCHER', `poolscope could not instrument the global dispatcher (${String(error)}); ` +
+        'time in queue is measured from request creation instead.');
+    }
+  };
+
+  enable(): void {
+    diagnosticsChannel.subscribe('undici:request:create', this.#onCreate);
+    this.#onCreate();
+  }
+
+  disable(): void {
+    diagnosticsChannel.unsubscribe('undici:request:create', this.#onCreate);
+    for (const ref of this.#patched) {
+      const dispatcher = ref.deref();
+      if (dispatcher !== undefined) restore(dispatcher);
+    }
+    const global = globalThis as WithDispatchers;
+    for (const { slot, original, composed } of this.#replaced) {
+      if (global[slot] === composed) global[slot] = original;
+    }
+    this.#patched.length = 0;
+    this.#replaced.length = 0;
+  }
+
+  check(): void {
+    const global = globalThis as WithDispatchers;
+    for (let i = 0; i < GLOBAL_DISPATCHERS.length; i++) {
+      const current = global[GLOBAL_DISPATCHERS[i]!];
+      if (current === this.#seen[i]) continue;
+      this.#seen[i] = current;
+      if (typeof current === 'object' && current !== null) this.#seen[i] = this.#instrument(GLOBAL_DISPATCHERS[i]!, current);
+    }
+  }
+
+  /** Instruments the dispatcher in a slot; returns what the slot holds afterwards. */
+  #instrument(slot: symbol, dispatcher: object): object {
+    if (instrumentInPlace(dispatcher)) {
+      if (this.#patched.length >= 64) this.#prune();
+      this.#patched.push(new WeakRef(dispatcher));
+      return dispatcher;
+    }
+    // A Proxy from `compose()` answers `dispatch` itself: compose once more and swap the slot.
+    if (typeof (dispatcher as { compose?: unknown }).compose !== 'function') {
+      throw new TypeError('the global dispatcher has neither a writable dispatch nor compose()');
+    }
+    const composed = instrument(dispatcher as Parameters<typeof instrument>[0]) as object;
+    (globalThis as WithDispatchers)[slot] = composed;
+    if (this.#replaced.length >= 64) this.#replaced.shift();
+    this.#replaced.push({ slot, original: dispatcher, composed });
+    return composed;
+  }
+
+  #prune(): void {
+    const live = this.#patched.filter((ref) => ref.deref() !== undefined);
+    this.#patched.length = 0;
+    this.#patched.push(...live.slice(-32));
+  }
+}
