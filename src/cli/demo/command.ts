@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import * as poolscope from '../../index.js';
+import { instrument, start } from '../../index.js';
 import type { PoolscopeAgent } from '../../types.js';
 import { durationMs, percent } from '../format.js';
 import { figureTable, findingsBlock } from '../render.js';
@@ -39,14 +39,19 @@ export interface ScenarioResult {
   readonly findings: Finding[];
 }
 
+/**
+ * poolscope's `instrument()` for an undici Agent: its parameter type is structural and
+ * undici's overloaded `compose` does not match it, though the call is the documented one.
+ */
+function instrumentAgent<D extends Dispatcher>(agent: D): D {
+  return instrument(agent as unknown as Parameters<typeof instrument>[0]) as unknown as D;
+}
+
 export const DEFAULT_RTT_MS = 40;
 export const DEFAULT_REQUESTS = 60;
 const API_TIMING = { timeToFirstTokenMs: 50, tokens: 10, tokenIntervalMs: 5 };
 const PROGRESS_INTERVAL_MS = 100;
 
-type Instrument = <D extends Dispatcher>(dispatcher: D) => Dispatcher;
-/** poolscope's `instrument()` where this version has it: it lets the agent time the pool's queue. */
-const instrument: Instrument = (poolscope as { instrument?: Instrument }).instrument ?? ((dispatcher) => dispatcher);
 
 function metricsPort(options: DemoOptions): number | undefined {
   if (options.port !== undefined) return options.port;
@@ -57,7 +62,7 @@ function metricsPort(options: DemoOptions): number | undefined {
 
 export async function runDemo(options: DemoOptions): Promise<number> {
   const port = metricsPort(options);
-  const agent = await poolscope.start({ exporters: ['prometheus'], host: '127.0.0.1', ...(port === undefined ? {} : { port }) });
+  const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', ...(port === undefined ? {} : { port }) });
   if (agent.metricsUrl === undefined) {
     await agent.shutdown();
     process.stderr.write('poolscope demo: /metrics could not be served (see the warning above); choose another --port.\n');
@@ -74,7 +79,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     for (const scenario of SCENARIOS) {
       const result = await runScenario(scenario, agent, api.port, certificate.cert, options);
       results.push(result);
-      if (!options.json) process.stdout.write('\n');
     }
   } catch (error) {
     process.stderr.write(`poolscope demo: ${error instanceof SourceError ? error.message : String(error)}\n`);
@@ -107,7 +111,7 @@ async function runScenario(scenario: Scenario, agent: PoolscopeAgent, apiPort: n
   const started = performance.now();
   let dispatchers: Dispatcher[] = [];
   try {
-    dispatchers = await scenario.run({ origin, ca, requests: options.requests, instrument, done: () => done++ });
+    dispatchers = await scenario.run({ origin, ca, requests: options.requests, instrument: instrumentAgent, done: () => done++ });
     const wallMs = performance.now() - started;
     clearInterval(ticker);
     progress.stop(live(), wallMs);

@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, Pool, request, type Dispatcher } from 'undici';
 
 /** What a scenario is given: where the API is, how to trust it, and how many calls to make. */
 export interface ScenarioContext {
@@ -7,8 +7,8 @@ export interface ScenarioContext {
   /** The API's certificate, trusted the way an app trusts a private CA. */
   readonly ca: string;
   readonly requests: number;
-  /** Wraps an Agent the scenario builds so poolscope sees its queue (poolscope's `instrument`). */
-  readonly instrument: <D extends Dispatcher>(dispatcher: D) => Dispatcher;
+  /** poolscope's `instrument()`: lets the agent time a pool's queue from the app's dispatch. */
+  readonly instrument: <D extends Dispatcher>(dispatcher: D) => D;
   /** Called after each finished call. */
   readonly done: () => void;
 }
@@ -105,10 +105,12 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'short-keepalive',
-    description: `${BURSTS} bursts ${BURST_GAP_MS} ms apart through an Agent whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
+    description: `${BURSTS} bursts ${BURST_GAP_MS} ms apart through a Pool whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
     async run(context) {
-      const agent = new Agent({ keepAliveTimeout: SHORT_KEEP_ALIVE_MS, connect: { ca: context.ca } });
-      const dispatcher = context.instrument(agent);
+      // A Pool for the one origin it calls: an Agent closes an origin's Pool once its last
+      // connection closes, and the next burst would start a new pool.
+      const pool = new Pool(context.origin, { keepAliveTimeout: SHORT_KEEP_ALIVE_MS, connect: { ca: context.ca } });
+      const dispatcher = context.instrument(pool);
       const perBurst = Math.ceil(context.requests / BURSTS);
       for (let burst = 0, made = 0; burst < BURSTS && made < context.requests; burst++) {
         if (burst > 0) await sleep(BURST_GAP_MS);
@@ -116,7 +118,7 @@ export const SCENARIOS: readonly Scenario[] = [
         await inParallel(SHARED_POOL_WORKERS, calls, () => streamMessage(context, dispatcher));
         made += calls;
       }
-      return [agent];
+      return [pool];
     },
   },
   {

@@ -115,59 +115,63 @@ function clientPerRequest(figures: OriginFigures): Finding | undefined {
 function keepAliveChurn(figures: OriginFigures): Finding | undefined {
   const reopened = figures.connectionsReopened;
   if (reopened < 2 || reopened < CHURN_SHARE * figures.connectionsOpened) return undefined;
-  const longestIdle = upperBound(figures.idleTime);
-  const idle = longestIdle === null
-    ? 'no connection was reused after sitting idle'
-    : `idle connections were reused after at most ${duration(longestIdle)}`;
+  // The idle time at which a socket was needed again, for 95% of reopens: a keep-alive above
+  // the bucket it falls in would have kept those sockets.
+  const gap = bucketAbove(figures.reopenedAfter, 0.95);
+  const keepAliveMs = gap === null ? CHURN_WINDOW_SECONDS * 1000 : Math.round(gap * 1000);
+  const gaps = gap === null ? `within the ${CHURN_WINDOW_SECONDS} s churn window`
+    : `after the closed one had been idle at most ${duration(gap)} (95% of them)`;
   return {
     kind: 'keep-alive-churn',
     summary: 'Connections close while idle just before the next call needs one: the keep-alive is shorter than the gaps between calls.',
-    evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened within ${CHURN_WINDOW_SECONDS} s ` +
-      `of an idle one to this origin closing; ${idle}.`,
-    change: `Raise the Agent's keepAliveTimeout above the gaps between calls. These reconnects came within ${CHURN_WINDOW_SECONDS} s, ` +
-      `so \`new Agent({ keepAliveTimeout: ${CHURN_WINDOW_SECONDS * 1000} })\` keeps those connections (undici's default is 4 s). ` +
-      'A server that sends `Keep-Alive: timeout=N` caps it at N minus 2 s (keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
+    evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened because an idle one ` +
+      `to this origin had closed, ${gaps}; reuse ${percent(reuseRateOf(figures))}.`,
+    change: `Raise the Agent's keepAliveTimeout above the gaps: \`new Agent({ keepAliveTimeout: ${keepAliveMs} })\` ` +
+      '(undici\'s default is 4000). A server that sends `Keep-Alive: timeout=N` caps it at N minus 2 s ' +
+      '(keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
   };
 }
 
 function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined): { finding: Finding; demand: number } | undefined {
   const queueP95 = quantile(figures.timeInQueue, 0.95);
-  if (queueP95 === null || queueP95 < QUEUE_FLOOR_SECONDS) return undefined;
-  const setupP50 = quantile(figures.setupDuration, 0.5);
-  if (setupP50 !== null && queueP95 < 2 * setupP50) return undefined;
+  const meanQueue = throughput?.meanQueueSeconds ?? mean(figures.timeInQueue);
+  if (queueP95 === null || meanQueue === null || queueP95 < QUEUE_FLOOR_SECONDS) return undefined;
+  // Time in queue includes connecting for a request that opens a socket; what is left is the
+  // wait for a free connection.
+  const setupMean = mean(figures.setupDuration) ?? 0;
+  const wait = meanQueue - (figures.requestsNew / requestsOf(figures)) * setupMean;
+  if (wait < QUEUE_FLOOR_SECONDS) return undefined;
   const connections = Math.max(figures.openConnections, 1);
   const pools = Math.max(figures.pools, 1);
   const perPool = Math.ceil(connections / pools);
-  const setup = setupP50 === null ? '' : ` while opening a connection takes ${duration(setupP50)}`;
+  const setupP50 = quantile(figures.setupDuration, 0.5);
+  const setup = setupP50 === null ? '' : ` (opening a connection takes ${duration(setupP50)})`;
   const held = `${plural(connections, 'connection')} open${pools > 1 ? ` over ${pools} pools` : ''}`;
-  const evidence = `p95 time in queue ${duration(queueP95)}${setup}; ${held}, ` +
-    `at most ${plural(figures.activeRequestsPeak, 'request')} on them at once.`;
-  const meanQueue = throughput?.meanQueueSeconds ?? mean(figures.timeInQueue);
-  if (throughput !== undefined && throughput.requestsPerSecond > 0 && meanQueue !== null) {
-    // Little's law on the queue: requests waiting at any moment = arrival rate x mean wait.
-    const waiting = throughput.requestsPerSecond * meanQueue;
-    const demand = connections + waiting;
-    const needed = Math.max(perPool + 1, Math.ceil(demand / pools));
+  const evidence = `p95 time in queue ${duration(queueP95)}${setup}; requests waited ${duration(wait)} on average ` +
+    `for one of the ${held}.`;
+  const summary = 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.';
+  if (throughput === undefined || throughput.requestsPerSecond <= 0) {
     return {
-      demand,
+      demand: figures.activeRequestsPeak,
       finding: {
-        kind: 'pool-too-small',
-        summary: 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.',
-        evidence: `${evidence} At ${rate(throughput.requestsPerSecond)} waiting ${duration(meanQueue)} on average, ` +
-          `Little's law puts ${waiting.toFixed(1)} requests in the queue at any moment on top of the ${connections} being served.`,
-        change: `Size the pool for ${Math.ceil(demand)} requests at once: \`new Agent({ connections: ${needed} })\` ` +
-          `(or the same on the Pool; it allows ${perPool} now). HTTP/2 is the other way to carry them on one connection.`,
+        kind: 'pool-too-small', summary, evidence,
+        change: `Raise \`connections\` on the Agent or Pool above ${perPool} (${perPool * 2} to start) and look again. ` +
+          'Read a live /metrics endpoint for the exact size: the report then measures throughput and sizes the pool by Little\'s law.',
       },
     };
   }
+  // Little's law on the queue: requests waiting at any moment = arrival rate x mean wait.
+  const waiting = throughput.requestsPerSecond * wait;
+  const demand = connections + waiting;
+  const needed = Math.max(perPool + 1, Math.ceil(demand / pools));
   return {
-    demand: figures.activeRequestsPeak,
+    demand,
     finding: {
-      kind: 'pool-too-small',
-      summary: 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.',
-      evidence,
-      change: `Raise \`connections\` on the Agent or Pool above ${perPool} (${perPool * 2} to start) and look again. ` +
-        'Read a live /metrics endpoint for the exact size: the report then measures throughput and sizes the pool by Little\'s law.',
+      kind: 'pool-too-small', summary,
+      evidence: `${evidence} At ${rate(throughput.requestsPerSecond)}, Little's law puts ${waiting.toFixed(1)} requests ` +
+        `in the queue at any moment on top of the ${connections} being served.`,
+      change: `Size the pool for at least ${Math.ceil(demand)} requests at once: \`new Agent({ connections: ${needed} })\` ` +
+        `(or the same on the Pool; it allows ${perPool} now). HTTP/2 is the other way to carry them on one connection.`,
     },
   };
 }
@@ -201,8 +205,8 @@ function connectErrors(figures: OriginFigures): Finding | undefined {
 }
 
 function lowReuse(figures: OriginFigures, reuse: number, target: number): Finding {
-  const perConnection = quantile(figures.connectionRequests, 0.5);
-  const served = perConnection === null ? '' : `; a closed connection had served ${perConnection.toFixed(1)} requests (median)`;
+  const perConnection = mean(figures.connectionRequests);
+  const served = perConnection === null ? '' : `; closed connections had served ${perConnection.toFixed(1)} requests each on average`;
   return {
     kind: 'low-reuse',
     summary: 'Most requests open a new connection.',
@@ -213,11 +217,13 @@ function lowReuse(figures: OriginFigures, reuse: number, target: number): Findin
   };
 }
 
-/** The upper bound of the highest bucket that holds a sample: every sample was at most that. */
-function upperBound(histogram: Histogram): number | null {
+/** The upper bound of the bucket the q-quantile falls in: at least a share q of the samples were at most that. */
+function bucketAbove(histogram: Histogram, q: number): number | null {
   if (histogram.count === 0) return null;
   const bounds = [...histogram.buckets.keys()].sort((a, b) => a - b);
-  for (const bound of bounds) if (histogram.buckets.get(bound)! >= histogram.count && Number.isFinite(bound)) return bound;
+  for (const bound of bounds) {
+    if (histogram.buckets.get(bound)! >= q * histogram.count) return Number.isFinite(bound) ? bound : null;
+  }
   return null;
 }
 

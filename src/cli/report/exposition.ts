@@ -58,13 +58,18 @@ function parseSample(line: string, number: number): Sample {
   const nameMatch = METRIC_NAME.exec(line);
   if (nameMatch === null) throw new ExpositionError(number, 'expected a metric name', line);
   const name = nameMatch[0];
-  let position = name.length;
   const labels: Record<string, string> = {};
-  if (line[position] === '{') {
-    position = parseLabels(line, position + 1, labels, number);
+  // As Prometheus reads it: blanks may stand around the label set, and must separate a bare name from its value.
+  const afterName = skipBlanks(line, name.length);
+  let position: number;
+  if (line[afterName] === '{') {
+    position = skipBlanks(line, parseLabels(line, afterName + 1, labels, number));
+  } else if (afterName > name.length) {
+    position = afterName;
+  } else {
+    throw new ExpositionError(number, 'expected a space before the value', line);
   }
-  if (line[position] !== ' ' && line[position] !== '\t') throw new ExpositionError(number, 'expected a space before the value', line);
-  const fields = line.slice(position).trim().split(/\s+/);
+  const fields = line.slice(position).trim().split(/[ \t]+/);
   if (fields.length < 1 || fields.length > 2 || fields[0] === '') throw new ExpositionError(number, 'expected a value and an optional timestamp', line);
   const value = parseValue(fields[0]!);
   if (value === undefined) throw new ExpositionError(number, 'the value is not a number', line);
@@ -76,15 +81,15 @@ function parseSample(line: string, number: number): Sample {
 function parseLabels(line: string, start: number, labels: Record<string, string>, number: number): number {
   let position = start;
   for (;;) {
-    while (line[position] === ' ') position++;
+    position = skipBlanks(line, position);
     if (line[position] === '}') return position + 1;
     const labelMatch = LABEL_NAME.exec(line.slice(position));
     if (labelMatch === null) throw new ExpositionError(number, 'expected a label name', line);
     const label = labelMatch[0];
-    position += label.length;
-    while (line[position] === ' ') position++;
-    if (line[position] !== '=' || line[position + 1] !== '"') throw new ExpositionError(number, `expected ="..." after label ${label}`, line);
-    position += 2;
+    position = skipBlanks(line, position + label.length);
+    if (line[position] === '=') position = skipBlanks(line, position + 1);
+    else throw new ExpositionError(number, `expected = after label ${label}`, line);
+    if (line[position++] !== '"') throw new ExpositionError(number, `expected a quoted value for label ${label}`, line);
     let value = '';
     for (;;) {
       const char = line[position];
@@ -102,10 +107,16 @@ function parseLabels(line: string, start: number, labels: Record<string, string>
     }
     if (Object.hasOwn(labels, label)) throw new ExpositionError(number, `label ${label} given twice`, line);
     labels[label] = value;
-    while (line[position] === ' ') position++;
+    position = skipBlanks(line, position);
     if (line[position] === ',') position++;
     else if (line[position] !== '}') throw new ExpositionError(number, 'expected , or } after a label', line);
   }
+}
+
+function skipBlanks(line: string, start: number): number {
+  let position = start;
+  while (line[position] === ' ' || line[position] === '\t') position++;
+  return position;
 }
 
 function parseValue(text: string): number | undefined {

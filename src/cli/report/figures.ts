@@ -1,4 +1,5 @@
 import type { Sample } from './exposition.js';
+import { OTHER_ORIGIN } from '../../metrics/catalog.js';
 import { LABEL, SERIES, type SeriesKey } from './series.js';
 
 /** A Prometheus histogram: cumulative counts per upper bound (`le`), with its sum and count. */
@@ -30,6 +31,7 @@ export interface OriginFigures {
   readonly timeToFirstByteNew: Histogram;
   readonly timeToFirstByteReused: Histogram;
   readonly idleTime: Histogram;
+  readonly reopenedAfter: Histogram;
   readonly connectionRequests: Histogram;
 }
 
@@ -54,7 +56,7 @@ function emptyFigures(origin: string): OriginFigures {
     connectionsOpened: 0, openedByProtocol: new Map(), openConnections: 0, connectionErrors: new Map(),
     savedSeconds: 0, connectionsReopened: 0, streamsPeak: 0, pools: 0, poolsCreated: 0,
     setupDuration: histogram(), timeInQueue: histogram(), timeToFirstByteNew: histogram(),
-    timeToFirstByteReused: histogram(), idleTime: histogram(), connectionRequests: histogram(),
+    timeToFirstByteReused: histogram(), idleTime: histogram(), reopenedAfter: histogram(), connectionRequests: histogram(),
   };
 }
 
@@ -62,7 +64,7 @@ function emptyFigures(origin: string): OriginFigures {
 export function originOf(labels: Readonly<Record<string, string>>): string | undefined {
   const address = labels[LABEL.address];
   if (address === undefined || address === '') return undefined;
-  if (address === '_other') return '_other';
+  if (address === OTHER_ORIGIN) return OTHER_ORIGIN;
   const host = address.includes(':') ? `[${address}]` : address;
   return `${labels[LABEL.scheme] ?? 'http'}://${host}:${labels[LABEL.port] ?? ''}`;
 }
@@ -142,6 +144,7 @@ function record(figures: OriginFigures, key: SeriesKey, part: string | undefined
     case 'setupDuration': addToHistogram(figures.setupDuration, part, sample); return;
     case 'timeInQueue': addToHistogram(figures.timeInQueue, part, sample); return;
     case 'idleTime': addToHistogram(figures.idleTime, part, sample); return;
+    case 'reopenedAfter': addToHistogram(figures.reopenedAfter, part, sample); return;
     case 'connectionRequests': addToHistogram(figures.connectionRequests, part, sample); return;
   }
 }
