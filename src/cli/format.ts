@@ -3,7 +3,8 @@
 /** A ratio as a percentage; whole numbers at the ends, where a decimal would only be noise. */
 export function percent(ratio: number | null): string {
   if (ratio === null) return '-';
-  return `${(ratio * 100).toFixed(ratio > 0.995 || ratio < 0.005 ? 0 : 1)}%`;
+  const digits = ratio > 0.995 || ratio < 0.005 || Number.isInteger(ratio * 100) ? 0 : 1;
+  return `${(ratio * 100).toFixed(digits)}%`;
 }
 
 /** A duration given in seconds, in ms below a second. */

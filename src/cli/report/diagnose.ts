@@ -126,7 +126,7 @@ function keepAliveChurn(figures: OriginFigures): Finding | undefined {
     summary: 'Connections close while idle just before the next call needs one: the keep-alive is shorter than the gaps between calls.',
     evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened because an idle one ` +
       `to this origin had closed, ${gaps}; reuse ${percent(reuseRateOf(figures))}.`,
-    change: `Raise the Agent's keepAliveTimeout above the gaps: \`new Agent({ keepAliveTimeout: ${keepAliveMs} })\` ` +
+    change: `Raise keepAliveTimeout on the Agent or Pool above the gaps: \`new Agent({ keepAliveTimeout: ${keepAliveMs} })\` ` +
       '(undici\'s default is 4000). A server that sends `Keep-Alive: timeout=N` caps it at N minus 2 s ' +
       '(keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
   };
