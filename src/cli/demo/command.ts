@@ -91,7 +91,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ scenarios: results, metricsUrl: agent.metricsUrl }, null, 2)}\n`);
   } else {
-    process.stdout.write(`${renderResults(results)}\n`);
+    process.stdout.write(`\n${renderResults(results)}\n`);
   }
   if (options.serve) return serve(agent);
   await agent.shutdown();
