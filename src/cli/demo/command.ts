@@ -11,7 +11,7 @@ import { selfSignedCertificate } from './certificate.js';
 import { startLatencyProxy } from './latency-proxy.js';
 import { startLlmApi } from './llm-api.js';
 import { startProgress } from './progress.js';
-import { SCENARIOS, type Scenario } from './scenarios.js';
+import { loadAnthropicSdk, SCENARIOS, type AnthropicClient, type Scenario } from './scenarios.js';
 
 export interface DemoOptions {
   /** Round trip the proxy adds, in milliseconds. */
@@ -70,6 +70,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   }
   const certificate = selfSignedCertificate();
   const api = await startLlmApi({ certificate, ...API_TIMING });
+  const anthropic = await loadAnthropicSdk();
   const results: ScenarioResult[] = [];
   if (!options.json) {
     process.stdout.write(`An LLM-like HTTPS API on 127.0.0.1 behind a proxy that adds ${options.rttMs} ms of round trip; ` +
@@ -77,7 +78,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   }
   try {
     for (const scenario of SCENARIOS) {
-      const result = await runScenario(scenario, agent, api.port, certificate.cert, options);
+      const result = await runScenario(scenario, agent, api.port, { ca: certificate.cert, anthropic }, options);
       results.push(result);
     }
   } catch (error) {
@@ -98,7 +99,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   return 0;
 }
 
-async function runScenario(scenario: Scenario, agent: PoolscopeAgent, apiPort: number, ca: string, options: DemoOptions): Promise<ScenarioResult> {
+async function runScenario(
+  scenario: Scenario,
+  agent: PoolscopeAgent,
+  apiPort: number,
+  client: { ca: string; anthropic: AnthropicClient | undefined },
+  options: DemoOptions,
+): Promise<ScenarioResult> {
   const proxy = await startLatencyProxy(apiPort, options.rttMs);
   const origin = `https://127.0.0.1:${proxy.port}`;
   const live = () => {
@@ -106,12 +113,12 @@ async function runScenario(scenario: Scenario, agent: PoolscopeAgent, apiPort: n
     return { done, reuseRate: figures?.reuseRatio ?? null, connectionsOpened: figures?.connectionsOpened ?? 0 };
   };
   let done = 0;
-  const progress = startProgress(scenario.name, scenario.description, options.requests);
+  const progress = startProgress(scenario.name, scenario.describe(client.anthropic !== undefined), options.requests);
   const ticker = setInterval(() => progress.update(live()), PROGRESS_INTERVAL_MS);
   const started = performance.now();
   let dispatchers: Dispatcher[] = [];
   try {
-    dispatchers = await scenario.run({ origin, ca, requests: options.requests, instrument: instrumentAgent, done: () => done++ });
+    dispatchers = await scenario.run({ origin, ...client, requests: options.requests, instrument: instrumentAgent, done: () => done++ });
     const wallMs = performance.now() - started;
     clearInterval(ticker);
     progress.stop(live(), wallMs);

@@ -11,12 +11,33 @@ export interface ScenarioContext {
   readonly instrument: <D extends Dispatcher>(dispatcher: D) => D;
   /** Called after each finished call. */
   readonly done: () => void;
+  /** The Anthropic SDK's client class, when the SDK is installed. */
+  readonly anthropic: AnthropicClient | undefined;
+}
+
+/** What the demo uses of the Anthropic SDK: a client class and its streamed `messages.create()`. */
+export type AnthropicClient = new (options: {
+  apiKey: string;
+  baseURL: string;
+  maxRetries: number;
+  fetchOptions: { dispatcher: Dispatcher };
+}) => { messages: { create(body: object): Promise<AsyncIterable<{ type: string }>> } };
+
+/** The Anthropic SDK's client class if the app has the SDK installed; the demo runs without it. */
+export async function loadAnthropicSdk(): Promise<AnthropicClient | undefined> {
+  const name = '@anthropic-ai/sdk';
+  try {
+    const sdk = (await import(name)) as { default?: unknown };
+    return typeof sdk.default === 'function' ? sdk.default as AnthropicClient : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Scenario {
   readonly name: string;
   /** One line for the terminal: what the client code does. */
-  readonly description: string;
+  describe(withSdk: boolean): string;
   /** Runs the calls, bounded by `requests`; returns the dispatchers to close once figures are read. */
   run(context: ScenarioContext): Promise<Dispatcher[]>;
 }
@@ -77,10 +98,19 @@ async function streamMessage(context: ScenarioContext, dispatcher: Dispatcher): 
   context.done();
 }
 
+/** A streamed message through the Anthropic SDK, its events read to the end. */
+async function sdkMessage(context: ScenarioContext, client: InstanceType<AnthropicClient>): Promise<void> {
+  const stream = await client.messages.create({ model: MODEL, max_tokens: 64, messages: PROMPT, stream: true });
+  let last = '';
+  for await (const event of stream) last = event.type;
+  if (last !== 'message_stop') throw new Error('the demo API stream ended early');
+  context.done();
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'client-per-request',
-    description: 'fetch() with a new undici Agent for every call: the anti-pattern',
+    describe: () => 'fetch() with a new undici Agent for every call: the anti-pattern',
     async run(context) {
       await inParallel(SHARED_POOL_WORKERS, context.requests, async () => {
         const agent = new Agent({ connect: { ca: context.ca } });
@@ -95,17 +125,23 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'shared-pool',
-    description: `${SHARED_POOL_WORKERS} workers streaming through one shared Agent of ${SHARED_POOL_WORKERS} keep-alive connections`,
+    describe: (withSdk) => `${SHARED_POOL_WORKERS} workers streaming through ${withSdk ? 'one Anthropic SDK client on ' : ''}` +
+      `one shared Agent of ${SHARED_POOL_WORKERS} keep-alive connections`,
     async run(context) {
       const agent = new Agent({ connections: SHARED_POOL_WORKERS, keepAliveTimeout: 30_000, connect: { ca: context.ca } });
       const dispatcher = context.instrument(agent);
-      await inParallel(SHARED_POOL_WORKERS, context.requests, () => streamMessage(context, dispatcher));
+      if (context.anthropic !== undefined) {
+        const client = new context.anthropic({ apiKey: 'demo', baseURL: context.origin, maxRetries: 0, fetchOptions: { dispatcher } });
+        await inParallel(SHARED_POOL_WORKERS, context.requests, () => sdkMessage(context, client));
+      } else {
+        await inParallel(SHARED_POOL_WORKERS, context.requests, () => streamMessage(context, dispatcher));
+      }
       return [agent];
     },
   },
   {
     name: 'short-keepalive',
-    description: `${BURSTS} bursts ${BURST_GAP_MS} ms apart through a Pool whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
+    describe: () => `${BURSTS} bursts ${BURST_GAP_MS} ms apart through a Pool whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
     async run(context) {
       // A Pool for the one origin it calls: an Agent closes an origin's Pool once its last
       // connection closes, and the next burst would start a new pool.
@@ -123,7 +159,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'small-pool',
-    description: `${SMALL_POOL_STREAMS} concurrent streams through a pool of ${SMALL_POOL_CONNECTIONS} connections`,
+    describe: () => `${SMALL_POOL_STREAMS} concurrent streams through a pool of ${SMALL_POOL_CONNECTIONS} connections`,
     async run(context) {
       const agent = new Agent({ connections: SMALL_POOL_CONNECTIONS, connect: { ca: context.ca } });
       const dispatcher = context.instrument(agent);
