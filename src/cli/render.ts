@@ -15,6 +15,8 @@ export function width(stream: NodeJS.WriteStream = process.stdout): number {
 export function figureTable(head: string[], rows: Array<Array<string | number>>, stream: NodeJS.WriteStream = process.stdout): string {
   const table = new Table({
     head: head.map((title) => style('bold', title, stream)),
+    // No rule between rows: one line per row reads as a table at a glance.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
     colAligns: head.map((_, i) => (i === 0 ? 'left' : 'right')),
   });

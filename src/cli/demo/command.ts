@@ -74,7 +74,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const results: ScenarioResult[] = [];
   if (!options.json) {
     process.stdout.write(`An LLM-like HTTPS API on 127.0.0.1 behind a proxy that adds ${options.rttMs} ms of round trip; ` +
-      `${options.requests} calls per scenario, under poolscope.\n\n`);
+      `${options.requests} calls per scenario, under poolscope.\n`);
   }
   try {
     for (const scenario of SCENARIOS) {

@@ -141,22 +141,24 @@ function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined
   const setupMean = mean(figures.setupDuration) ?? 0;
   const wait = meanQueue - (figures.requestsNew / requestsOf(figures)) * setupMean;
   if (wait < QUEUE_FLOOR_SECONDS) return undefined;
-  const connections = Math.max(figures.openConnections, 1);
+  const connections = figures.openConnections;
   const pools = Math.max(figures.pools, 1);
   const perPool = Math.ceil(connections / pools);
   const setupP50 = quantile(figures.setupDuration, 0.5);
   const setup = setupP50 === null ? '' : ` (opening a connection takes ${duration(setupP50)})`;
-  const held = `${plural(connections, 'connection')} open${pools > 1 ? ` over ${pools} pools` : ''}`;
-  const evidence = `p95 time in queue ${duration(queueP95)}${setup}; requests waited ${duration(wait)} on average ` +
-    `for one of the ${held}.`;
+  const held = connections === 0 ? 'a connection (none is open now)'
+    : `one of the ${plural(connections, 'connection')} open${pools > 1 ? ` over ${pools} pools` : ''}`;
+  const evidence = `p95 time in queue ${duration(queueP95)}${setup}; requests waited ${duration(wait)} on average for ${held}.`;
   const summary = 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.';
-  if (throughput === undefined || throughput.requestsPerSecond <= 0) {
+  if (throughput === undefined || throughput.requestsPerSecond <= 0 || connections === 0) {
+    const raise = connections === 0 ? 'Raise `connections` on the Agent or Pool (double it to start)'
+      : `Raise \`connections\` on the Agent or Pool above ${perPool} (${perPool * 2} to start)`;
     return {
       demand: figures.activeRequestsPeak,
       finding: {
         kind: 'pool-too-small', summary, evidence,
-        change: `Raise \`connections\` on the Agent or Pool above ${perPool} (${perPool * 2} to start) and look again. ` +
-          'Read a live /metrics endpoint for the exact size: the report then measures throughput and sizes the pool by Little\'s law.',
+        change: `${raise} and look again. Read the /metrics of the service while it is busy for the exact size: ` +
+          'the report then measures throughput and sizes the pool by Little\'s law.',
       },
     };
   }
