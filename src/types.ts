@@ -19,7 +19,7 @@ export interface PoolscopeOptions {
   meterProvider?: MeterProvider;
   /** `service.name` of poolscope's own provider. Env `OTEL_SERVICE_NAME`; default the app's package name. */
   serviceName?: string;
-  /** A socket opened this soon after an idle one of its pool closed counts as reopened. Env `POOLSCOPE_CHURN_WINDOW_MILLIS`; default 60000. */
+  /** A new socket opened this soon after an idle one to its origin closed counts as reopened. Env `POOLSCOPE_CHURN_WINDOW_MILLIS`; default 60000. */
   churnWindowMillis?: number;
   /** Compose the time-in-queue interceptor onto the global dispatcher `fetch` uses. Env `POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER`; default true. */
   instrumentGlobalDispatcher?: boolean;
@@ -62,7 +62,7 @@ export interface OriginSnapshot {
   readonly connectionSetup: DurationSummary & { readonly phases: Readonly<Record<'dns' | 'tcp' | 'tls', DurationSummary>> };
   /** Sockets opened, per `network.protocol.version`. */
   readonly connectionsOpenedByProtocol: Readonly<Record<string, number>>;
-  /** New sockets opened within the churn window after an idle socket of the same pool closed. */
+  /** New sockets opened within the churn window after an idle socket to the origin closed. */
   readonly connectionsReopened: number;
   /** For each reopened socket, how long the closed one had been idle when a socket was needed again. */
   readonly reopenedAfter: DurationSummary;

@@ -66,7 +66,7 @@ export const METRICS = {
   connectionsClosed: spec('undici.client.connections.closed', 'Counter', '{connection}', [ATTR_CONNECTION_STATE, ATTR_PROTOCOL_VERSION],
     'Closed sockets; active means closed with requests in flight.'),
   connectionsReopened: spec('undici.client.connections.reopened', 'Counter', '{connection}', [],
-    'New sockets opened within the churn window after an idle socket of the same pool to the origin closed: keep-alive shorter than the gaps between requests.'),
+    'New sockets opened within the churn window after an idle socket to the origin closed (not when both belong to different known dispatchers): keep-alive shorter than the gaps between requests.'),
   reopenedAfter: spec('undici.client.connection.reopened_after', 'Histogram', 's', [],
     'For each reopened socket, how long the idle socket that closed had been idle when a socket was needed again: a keep-alive above this would have reused it.'),
   savedTime: spec('undici.client.connection.saved_time', 'Counter', 's', [],

@@ -69,7 +69,7 @@ export class OriginStats {
   readonly phaseDuration = PHASES.map(() => new BucketHistogram(BOUNDARIES.phaseDuration));
   readonly #churnWindowMs: number;
   /** Idle sockets that closed, oldest first, until a reopen uses them or the window passes. */
-  readonly #idleCloses: Array<{ readonly at: number; readonly idleSince: number; readonly pool: object | undefined }> = [];
+  readonly #idleCloses: Connection[] = [];
 
   readonly #recentSetups = new Float64Array(TYPICAL_SETUP_SAMPLES);
   #recentSetupCount = 0;
@@ -125,24 +125,39 @@ export class OriginStats {
 
   /**
    * A socket to this origin starts being followed. `adopted`: it connected before poolscope
-   * was listening, so it is open from now on but was not opened by us, and its pool (if
-   * known) is not new. `setupSeconds` is negative when the attempt was not seen.
+   * was listening, so it is open from now on but was not opened by us. `pool` is undici's
+   * Pool (or Client) behind it, if known. `setupSeconds` is negative when the attempt was not seen.
    */
   openConnection(version: string, pool: object | undefined, adopted: boolean, setupSeconds: number, nowMs: number): Connection {
     const protocol = this.#protocol(version);
     protocol.openIdle++;
-    if (pool !== undefined) this.openPerPool.set(pool, (this.openPerPool.get(pool) ?? 0) + 1);
     if (!adopted) {
       protocol.opened++;
       if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
-      this.#countReopen(pool, nowMs);
     }
-    return { origin: this, protocol, pool, openedAt: nowMs, adopted, requests: 0, inFlight: 0, idleSince: nowMs, closed: false };
+    return {
+      origin: this, protocol, pool, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
+      requests: 0, inFlight: 0, idleSince: nowMs, closed: false, closedAt: -1,
+    };
   }
 
-  /** A pool seen for the first time opened its first socket to this origin. */
-  poolCreated(): void {
-    this.poolsCreated++;
+  /**
+   * The socket's first request tells which dispatcher it serves: the one the app called when
+   * the interceptor saw it (`dispatcher`), else undici's Pool. `firstOfPool`: that dispatcher
+   * was never seen before. A new socket of a dispatcher whose idle socket closed within the
+   * churn window is a reopen.
+   */
+  joinPool(connection: Connection, dispatcher: object | undefined, firstOfPool: boolean, nowMs: number): void {
+    connection.joined = true;
+    if (dispatcher !== undefined) {
+      connection.pool = dispatcher;
+      connection.dispatcherKnown = true;
+    }
+    const pool = connection.pool;
+    if (pool !== undefined) this.openPerPool.set(pool, (this.openPerPool.get(pool) ?? 0) + 1);
+    if (connection.adopted) return;
+    if (firstOfPool) this.poolsCreated++;
+    this.#countReopen(connection, nowMs);
   }
 
   /** DNS, TCP and TLS durations of one connect, each negative when that phase was not seen. */
@@ -216,10 +231,11 @@ export class OriginStats {
       protocol.openIdle--;
       protocol.closedIdle++;
       if (this.#idleCloses.length >= MAX_IDLE_CLOSES) this.#idleCloses.shift();
-      this.#idleCloses.push({ at: nowMs, idleSince: connection.idleSince, pool: connection.pool });
+      connection.closedAt = nowMs;
+      this.#idleCloses.push(connection);
     }
     const pool = connection.pool;
-    if (pool !== undefined) {
+    if (pool !== undefined && connection.joined) {
       const open = (this.openPerPool.get(pool) ?? 1) - 1;
       if (open > 0) this.openPerPool.set(pool, open);
       else this.openPerPool.delete(pool);
@@ -256,18 +272,20 @@ export class OriginStats {
   }
 
   /**
-   * Keep-alive churn: a socket opened while an idle socket of the same pool closed within the
-   * window. Another pool's close is not churn (a client built per request is its own finding).
+   * Keep-alive churn: a new socket while an idle socket to the origin closed within the window.
+   * When both sockets' dispatchers are known and differ, it is not churn but another client
+   * (built per request: the pools finding). Pools alone cannot say so: undici 7+ Agents replace
+   * a Pool whose last socket closed, which is exactly what churn looks like.
    */
-  #countReopen(pool: object | undefined, nowMs: number): void {
+  #countReopen(connection: Connection, nowMs: number): void {
     const closes = this.#idleCloses;
-    while (closes.length > 0 && nowMs - closes[0]!.at > this.#churnWindowMs) closes.shift();
+    while (closes.length > 0 && nowMs - closes[0]!.closedAt > this.#churnWindowMs) closes.shift();
     for (let i = closes.length - 1; i >= 0; i--) {
-      const close = closes[i]!;
-      if (close.pool !== pool) continue;
+      const closed = closes[i]!;
+      if (closed.pool !== connection.pool && closed.dispatcherKnown && connection.dispatcherKnown) continue;
       closes.splice(i, 1);
       this.reopened++;
-      this.reopenedAfter.record((nowMs - close.idleSince) / 1000);
+      this.reopenedAfter.record((nowMs - closed.idleSince) / 1000);
       return;
     }
   }
@@ -288,8 +306,14 @@ export class OriginStats {
 export interface Connection {
   readonly origin: OriginStats;
   readonly protocol: ProtocolConnections;
-  /** The dispatcher it belongs to, when it could be told. */
-  readonly pool: object | undefined;
+  /** The dispatcher it belongs to, when it could be told: undici's Pool until `joinPool()`. */
+  pool: object | undefined;
+  /** `pool` is the dispatcher the app called (from the interceptor), not undici's Pool. */
+  dispatcherKnown: boolean;
+  /** Counted in its pool, at its first request. */
+  joined: boolean;
+  /** When it closed idle, for churn; -1 before. */
+  closedAt: number;
   readonly openedAt: number;
   /** Connected before poolscope was listening: its first request seen counts as reused. */
   readonly adopted: boolean;

@@ -13,15 +13,25 @@ import { performance } from 'node:perf_hooks';
 export interface DispatchHandoff {
   /** `performance.now()` at the dispatch of the request being started, or -1. */
   dispatchedAt: number;
+  /**
+   * Stands for the dispatcher the app called: the `dispatch` function the interceptor was
+   * composed onto, one per `compose()` (so one per Agent). undici's events only tell Pools
+   * apart, and an undici 7+ Agent replaces its Pool for an origin once that Pool's last socket
+   * has closed.
+   */
+  dispatcher: object | undefined;
 }
 
 const HANDOFF = Symbol.for('poolscope.dispatchHandoff');
 type WithHandoff = typeof globalThis & { [HANDOFF]?: DispatchHandoff };
 
-export const handoff: DispatchHandoff = (globalThis as WithHandoff)[HANDOFF] ??= { dispatchedAt: -1 };
+export const handoff: DispatchHandoff = (globalThis as WithHandoff)[HANDOFF] ??= { dispatchedAt: -1, dispatcher: undefined };
 
-/** undici's `dispatch(options, handler)`, whatever the version. */
-export type Dispatch = (options: unknown, handler: unknown) => unknown;
+/**
+ * undici's `dispatch(options, handler)`. Its option and handler types differ between undici
+ * versions; `any` lets one interceptor type-check against all of them.
+ */
+export type Dispatch = (options: any, handler: any) => boolean;
 /** An undici interceptor, for `dispatcher.compose()`. */
 export type Interceptor = (dispatch: Dispatch) => Dispatch;
 
@@ -35,14 +45,17 @@ type Handler = Record<string, Method | undefined>;
 class TimedHandler {
   readonly #handler: Handler;
   readonly #dispatchedAt: number;
+  readonly #dispatcher: object;
 
-  constructor(handler: Handler, dispatchedAt: number) {
+  constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
     this.#handler = handler;
     this.#dispatchedAt = dispatchedAt;
+    this.#dispatcher = dispatcher;
   }
 
   onRequestStart(...args: unknown[]): unknown {
     handoff.dispatchedAt = this.#dispatchedAt;
+    handoff.dispatcher = this.#dispatcher;
     return this.#handler.onRequestStart?.(...args);
   }
 
@@ -63,10 +76,12 @@ const OPTIONAL_LEGACY_METHODS = ['onUpgrade', 'onHeaders', 'onData', 'onComplete
 class TimedLegacyHandler {
   readonly #handler: Handler;
   readonly #dispatchedAt: number;
+  readonly #dispatcher: object;
 
-  constructor(handler: Handler, dispatchedAt: number) {
+  constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
     this.#handler = handler;
     this.#dispatchedAt = dispatchedAt;
+    this.#dispatcher = dispatcher;
     // undici 6 validates handlers by their methods (an upgrade needs `onUpgrade` ...): a method
     // the app's handler lacks must be missing here too.
     for (const name of OPTIONAL_LEGACY_METHODS) {
@@ -76,6 +91,7 @@ class TimedLegacyHandler {
 
   onConnect(...args: unknown[]): unknown {
     handoff.dispatchedAt = this.#dispatchedAt;
+    handoff.dispatcher = this.#dispatcher;
     return this.#handler.onConnect?.(...args);
   }
 
@@ -89,17 +105,17 @@ class TimedLegacyHandler {
   onRequestSent(...args: unknown[]): unknown { return this.#handler.onRequestSent?.(...args); }
 }
 
-function timed(handler: unknown): unknown {
+function timed(handler: unknown, dispatcher: object): unknown {
   if (typeof handler !== 'object' || handler === null) return handler;
   const dispatchedAt = performance.now();
   // undici tells the two APIs apart the same way.
   return typeof (handler as Handler).onRequestStart === 'function'
-    ? new TimedHandler(handler as Handler, dispatchedAt)
-    : new TimedLegacyHandler(handler as Handler, dispatchedAt);
+    ? new TimedHandler(handler as Handler, dispatchedAt, dispatcher)
+    : new TimedLegacyHandler(handler as Handler, dispatchedAt, dispatcher);
 }
 
 const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(options, handler) {
-  return dispatch(options, timed(handler));
+  return dispatch(options, timed(handler, dispatch));
 };
 
 /**
@@ -110,14 +126,15 @@ export function interceptor(): Interceptor {
   return timingInterceptor;
 }
 
-interface Composable { compose(...interceptors: Interceptor[]): unknown }
+/** Any undici dispatcher: they have `compose()` in the undici 6 Node 22 bundles, and in 7 and 8. */
+interface Composable { compose(...interceptors: never[]): unknown }
 
 /**
- * The dispatcher with poolscope's interceptor composed on (`dispatcher.compose(interceptor())`),
- * for apps that build their own Agents: `new Agent().compose(...)` is what undici 6.x+ returns.
+ * `dispatcher.compose(interceptor())`, for apps that build their own Agents: time in queue from
+ * dispatch, and pools told apart by the Agent rather than by undici's Pools.
  */
-export function instrument<D extends Composable>(dispatcher: D): D {
-  return dispatcher.compose(timingInterceptor) as D;
+export function instrument<D extends Composable>(dispatcher: D): ReturnType<D['compose']> {
+  return dispatcher.compose(timingInterceptor as never) as ReturnType<D['compose']>;
 }
 
 /** Dispatchers whose own `dispatch` poolscope replaced, with what it replaced. */
@@ -133,7 +150,7 @@ export function instrumentInPlace(dispatcher: object): boolean {
   if (patched.has(dispatcher)) return true;
   const original = (dispatcher as { dispatch?: unknown }).dispatch;
   if (typeof original !== 'function') return false;
-  const dispatch = timingInterceptor((options, handler) => Reflect.apply(original, dispatcher, [options, handler]));
+  const dispatch = timingInterceptor((options, handler) => Reflect.apply(original, dispatcher, [options, handler]) as boolean);
   try {
     (dispatcher as { dispatch: Dispatch }).dispatch = dispatch;
   } catch {

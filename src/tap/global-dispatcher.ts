@@ -72,7 +72,7 @@ export class GlobalDispatcherWatch {
     if (typeof (dispatcher as { compose?: unknown }).compose !== 'function') {
       throw new TypeError('the global dispatcher has neither a writable dispatch nor compose()');
     }
-    const composed = instrument(dispatcher as Parameters<typeof instrument>[0]) as object;
+    const composed = instrument(dispatcher as { compose(...interceptors: never[]): unknown }) as object;
     (globalThis as WithDispatchers)[slot] = composed;
     if (this.#replaced.length >= 64) this.#replaced.shift();
     this.#replaced.push({ slot, original: dispatcher, composed });

@@ -67,7 +67,7 @@ export class UndiciTap {
   readonly #sockets = new WeakMap<object, Connection>();
   /** Start times of connection attempts, oldest first, per connector. */
   readonly #attempts = new WeakMap<object, number[]>();
-  /** Dispatchers that have opened a socket, so each counts once in `pools.created`. */
+  /** Dispatchers whose socket carried a request, so each counts once in `pools.created`. */
   readonly #pools = new WeakSet<object>();
   /**
    * The attempt undici announced and has not handed a socket for yet. Node publishes
@@ -219,12 +219,19 @@ export class UndiciTap {
       this.#requests.set(request, record);
     }
     // The interceptor's stamp for this request, left during this same synchronous write.
-    const dispatchedAt = handoff.dispatchedAt;
+    const { dispatchedAt, dispatcher } = handoff;
     handoff.dispatchedAt = -1;
+    handoff.dispatcher = undefined;
     if (record.socket !== undefined) return;
     const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, versionOf(socket), undefined, true, -1, now);
     if (connection === undefined) return;
     if (dispatchedAt >= 0 && dispatchedAt <= record.startedAt) record.startedAt = dispatchedAt;
+    if (!connection.joined) {
+      const pool = dispatcher ?? connection.pool;
+      const firstOfPool = pool !== undefined && !this.#pools.has(pool);
+      if (firstOfPool) this.#pools.add(pool);
+      connection.origin.joinPool(connection, dispatcher, firstOfPool, now);
+    }
     const reused = connection.requests > 0 || connection.adopted;
     const idleSeconds = reused && connection.inFlight === 0 ? (now - connection.idleSince) / 1000 : -1;
     connection.requests++;
@@ -246,6 +253,7 @@ export class UndiciTap {
   #requestFailed(message: RequestMessage): void {
     // A request that failed between its start and its headers leaves no stamp for the next.
     handoff.dispatchedAt = -1;
+    handoff.dispatcher = undefined;
     this.#requestEnded(message);
   }
 
@@ -283,12 +291,8 @@ export class UndiciTap {
     if (typeof (socket as Partial<Listenable>).once !== 'function') return undefined;
     // The listener first: if the socket refuses it, nothing was recorded.
     (socket as Listenable).once('close', this.#onSocketClose);
-    const pool = this.#poolOf(socket, connector);
-    const firstOfPool = pool !== undefined && !this.#pools.has(pool);
-    if (firstOfPool) this.#pools.add(pool);
-    const connection = origin.openConnection(version, pool, adopted, setupSeconds, now);
+    const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
     this.#sockets.set(socket, connection);
-    if (firstOfPool && !adopted) origin.poolCreated();
     return connection;
   }
 

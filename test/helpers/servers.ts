@@ -34,6 +34,8 @@ export type Handler = (request: http.IncomingMessage, response: http.ServerRespo
 export interface ServerOptions {
   tls?: { key: string; cert: string };
   keepAliveTimeout?: number;
+  /** Destroy a socket once it has been idle this long, without telling the client a keep-alive timeout. */
+  closeIdleAfterMs?: number;
   handler?: Handler;
 }
 
@@ -49,7 +51,14 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const withRequests = new WeakSet<Socket>();
   const sockets = new Set<Socket>();
   const handler = options.handler ?? okHandler;
+  const idleTimers = new WeakMap<Socket, NodeJS.Timeout>();
   const onRequest: Handler = (request, response) => {
+    const { socket } = request;
+    if (options.closeIdleAfterMs !== undefined) {
+      // Node's own keep-alive timer would tell the client; this one closes without a word.
+      clearTimeout(idleTimers.get(socket));
+      response.on('finish', () => idleTimers.set(socket, setTimeout(() => socket.destroy(), options.closeIdleAfterMs)));
+    }
     truth.requests++;
     if (!withRequests.has(request.socket)) {
       withRequests.add(request.socket);

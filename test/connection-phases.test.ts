@@ -1,0 +1,63 @@
+// Where Node publishes `net.client.socket` for undici's connects, the setup splits into DNS,
+// TCP and TLS. A lookup that answers after a known delay gives a lower bound that cannot flake
+// and keeps DNS traffic off the network.
+import assert from 'node:assert/strict';
+import type { LookupFunction } from 'node:net';
+import { before, describe, it } from 'node:test';
+import type { PoolscopeAgent } from 'poolscope';
+import { figuresFor, testAgent } from './helpers/agent.ts';
+import { undici7, undici8 } from './helpers/clients.ts';
+import { startServer, testCertificate } from './helpers/servers.ts';
+
+const LOOKUP_DELAY_MS = 50;
+const CONNECTIONS = 3;
+
+/** Resolves every name to 127.0.0.1 after LOOKUP_DELAY_MS, as a slow resolver would. */
+const slowLookup = ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+  setTimeout(() => {
+    if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+    else callback(null, '127.0.0.1', 4);
+  }, LOOKUP_DELAY_MS);
+}) as unknown as LookupFunction;
+
+let agent: PoolscopeAgent;
+before(async () => {
+  agent = await testAgent();
+});
+
+for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as const) {
+  describe(`connection phases through ${name}`, () => {
+    it('splits HTTPS setup into dns, tcp and tls, which add up to no more than the total', async (t) => {
+      const tls = await testCertificate();
+      const server = await startServer({ tls });
+      // `localhost` goes through the lookup; the certificate names it.
+      const url = `https://localhost:${server.port}/`;
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const dispatcher = new lib.Agent({ connect: { ca: tls.cert, lookup: slowLookup } });
+        t.after(() => dispatcher.close());
+        await (await lib.request(url, { dispatcher } as never)).body.text();
+      }
+      assert.equal(server.truth.tlsHandshakes, CONNECTIONS);
+      const figures = agent.snapshot().find((entry) => entry.origin === `https://localhost:${server.port}`);
+      assert.ok(figures, 'an origin for localhost');
+      const { count, sumSeconds, phases } = figures.connectionSetup;
+      assert.equal(count, CONNECTIONS);
+      for (const phase of ['dns', 'tcp', 'tls'] as const) assert.equal(phases[phase].count, CONNECTIONS, `${phase} per connection`);
+      assert.ok(phases.dns.sumSeconds >= CONNECTIONS * (LOOKUP_DELAY_MS - 1) / 1000, `dns ${phases.dns.sumSeconds} s includes the lookup delay`);
+      const split = phases.dns.sumSeconds + phases.tcp.sumSeconds + phases.tls.sumSeconds;
+      assert.ok(split <= sumSeconds + 1e-9, `dns + tcp + tls = ${split} s within the total ${sumSeconds} s`);
+      assert.ok(phases.tls.sumSeconds > 0 && phases.tcp.sumSeconds > 0);
+    });
+
+    it('has no dns phase for an IP address and no tls phase for http', async (t) => {
+      const server = await startServer();
+      const dispatcher = new lib.Agent();
+      t.after(() => dispatcher.close());
+      await (await lib.request(`${server.origin}/`, { dispatcher } as never)).body.text();
+      const { count, phases } = figuresFor(agent, server).connectionSetup;
+      assert.equal(server.truth.connections, 1);
+      assert.equal(count, 1);
+      assert.deepEqual([phases.dns.count, phases.tcp.count, phases.tls.count], [0, 1, 0]);
+    });
+  });
+}

@@ -1,0 +1,95 @@
+// A request that waits in a Pool's queue is invisible to undici's channels until a socket frees
+// up: time in queue must be measured from the app's dispatch, through the interceptor.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { instrument, interceptor, type PoolscopeAgent } from 'poolscope';
+import { figuresFor, testAgent } from './helpers/agent.ts';
+import { undici7, undici8 } from './helpers/clients.ts';
+import { startServer, type TestServer } from './helpers/servers.ts';
+
+const ANSWER_MS = 200;
+const CONCURRENT = 10;
+const CONNECTIONS = 2;
+
+let agent: PoolscopeAgent;
+before(async () => {
+  agent = await testAgent();
+});
+
+/** Answers every request ANSWER_MS after it arrived. */
+function slowServer(): Promise<TestServer> {
+  return startServer({
+    handler: (request, response) => {
+      request.resume();
+      setTimeout(() => response.end('ok'), ANSWER_MS);
+    },
+  });
+}
+
+/**
+ * CONCURRENT requests through CONNECTIONS sockets that each take ANSWER_MS: they go in waves,
+ * and wave k cannot start before k * ANSWER_MS. Every request has its sample, the last wave
+ * waited at least (waves - 1) * ANSWER_MS, and all of them together at least the sum of waves.
+ */
+async function assertQueuedInWaves(server: TestServer, send: (url: string) => Promise<unknown>): Promise<void> {
+  await Promise.all(Array.from({ length: CONCURRENT }, (_, i) => send(`${server.origin}/q/${i}`)));
+  const { timeInQueue, requests } = figuresFor(agent, server);
+  assert.equal(server.truth.requests, CONCURRENT);
+  assert.equal(requests, CONCURRENT);
+  assert.equal(timeInQueue.count, CONCURRENT, 'one time-in-queue sample per request');
+  const waves = CONCURRENT / CONNECTIONS;
+  let leastTotal = 0;
+  for (let wave = 0; wave < waves; wave++) leastTotal += CONNECTIONS * wave * ANSWER_MS / 1000;
+  assert.ok(timeInQueue.sumSeconds >= leastTotal, `waves waited ${timeInQueue.sumSeconds} s in all, at least ${leastTotal} s`);
+  const p95 = timeInQueue.p95Seconds ?? 0;
+  assert.ok(p95 >= (waves - 2) * ANSWER_MS / 1000, `p95 ${p95} s is in the late waves`);
+}
+
+for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as const) {
+  describe(`time in queue through ${name}`, () => {
+    it('instrument(agent) measures from dispatch, Pool queue included', async (t) => {
+      const server = await slowServer();
+      const dispatcher = instrument(new lib.Agent({ connections: CONNECTIONS }));
+      t.after(() => dispatcher.close());
+      await assertQueuedInWaves(server, async (url) => (await lib.request(url, { dispatcher } as never)).body.text());
+      assert.equal(server.truth.connections, CONNECTIONS);
+    });
+
+    it('agent.compose(interceptor()) is the same', async (t) => {
+      const server = await slowServer();
+      const dispatcher = (new lib.Agent({ connections: CONNECTIONS }) as undici8.Agent).compose(interceptor());
+      t.after(() => dispatcher.close());
+      await assertQueuedInWaves(server, async (url) => (await lib.request(url, { dispatcher } as never)).body.text());
+    });
+  });
+}
+
+describe('time in queue through fetch and a global dispatcher the app installs after poolscope started', () => {
+  const slots = [Symbol.for('undici.globalDispatcher.1'), Symbol.for('undici.globalDispatcher.2')] as const;
+  const global = globalThis as unknown as Record<symbol, unknown>;
+  let saved: unknown[];
+  before(() => {
+    saved = slots.map((slot) => global[slot]);
+  });
+  after(() => {
+    slots.forEach((slot, i) => { global[slot] = saved[i]; });
+  });
+
+  it('built-in fetch with undici 7\'s setGlobalDispatcher(new Agent({ connections: 2 }))', async (t) => {
+    const server = await slowServer();
+    const pool = new undici7.Agent({ connections: CONNECTIONS });
+    t.after(() => pool.close());
+    undici7.setGlobalDispatcher(pool);
+    await assertQueuedInWaves(server, async (url) => (await fetch(url)).text());
+    assert.equal(server.truth.connections, CONNECTIONS, 'the app\'s dispatcher carried them');
+  });
+
+  it('undici 8 fetch with undici 8\'s setGlobalDispatcher(new Agent({ connections: 2 }))', async (t) => {
+    const server = await slowServer();
+    const pool = new undici8.Agent({ connections: CONNECTIONS });
+    t.after(() => pool.close());
+    undici8.setGlobalDispatcher(pool);
+    await assertQueuedInWaves(server, async (url) => (await undici8.fetch(url)).text());
+    assert.equal(server.truth.connections, CONNECTIONS);
+  });
+});
