@@ -1,4 +1,4 @@
-import { Agent, Pool, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 
 /** What a scenario is given: where the API is, how to trust it, and how many calls to make. */
 export interface ScenarioContext {
@@ -141,12 +141,10 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'short-keepalive',
-    describe: () => `${BURSTS} bursts ${BURST_GAP_MS} ms apart through a Pool whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
+    describe: () => `${BURSTS} bursts ${BURST_GAP_MS} ms apart through an Agent whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
     async run(context) {
-      // A Pool for the one origin it calls: an Agent closes an origin's Pool once its last
-      // connection closes, and the next burst would start a new pool.
-      const pool = new Pool(context.origin, { keepAliveTimeout: SHORT_KEEP_ALIVE_MS, connect: { ca: context.ca } });
-      const dispatcher = context.instrument(pool);
+      const agent = new Agent({ keepAliveTimeout: SHORT_KEEP_ALIVE_MS, connect: { ca: context.ca } });
+      const dispatcher = context.instrument(agent);
       const perBurst = Math.ceil(context.requests / BURSTS);
       for (let burst = 0, made = 0; burst < BURSTS && made < context.requests; burst++) {
         if (burst > 0) await sleep(BURST_GAP_MS);
@@ -154,7 +152,7 @@ export const SCENARIOS: readonly Scenario[] = [
         await inParallel(SHARED_POOL_WORKERS, calls, () => streamMessage(context, dispatcher));
         made += calls;
       }
-      return [pool];
+      return [agent];
     },
   },
   {
