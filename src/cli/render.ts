@@ -7,7 +7,7 @@ export function style(format: Parameters<typeof styleText>[0], text: string, str
   return styleText(format, text, { stream });
 }
 
-export function width(stream: NodeJS.WriteStream = process.stdout): number {
+function width(stream: NodeJS.WriteStream = process.stdout): number {
   return Math.max(60, Math.min(stream.isTTY ? stream.columns : 110, 140));
 }
 

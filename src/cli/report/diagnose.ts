@@ -49,7 +49,7 @@ const HTTP2_CONCURRENCY = 8;
 const CONNECT_ERROR_SHARE = 0.01;
 
 /** Rules that could not run because the sources lack the series they read. */
-export const RULE_NEEDS: ReadonlyArray<readonly [string, SeriesKey]> = [
+const RULE_NEEDS: ReadonlyArray<readonly [string, SeriesKey]> = [
   ['client built per request', 'poolsCreated'],
   ['keep-alive churn', 'connectionsReopened'],
   ['requests queueing for a connection', 'timeInQueue'],
