@@ -39,12 +39,9 @@ export interface ScenarioResult {
   readonly findings: Finding[];
 }
 
-/**
- * poolscope's `instrument()` for an undici Agent: its parameter type is structural and
- * undici's overloaded `compose` does not match it, though the call is the documented one.
- */
+/** poolscope's `instrument()`; undici 7's `compose()` returns the Agent itself behind a Proxy. */
 function instrumentAgent<D extends Dispatcher>(agent: D): D {
-  return instrument(agent as unknown as Parameters<typeof instrument>[0]) as unknown as D;
+  return instrument(agent) as D;
 }
 
 export const DEFAULT_RTT_MS = 40;
