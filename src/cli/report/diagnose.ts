@@ -1,6 +1,7 @@
 import { mean, quantile, requestsOf, reuseRateOf, type Histogram, type OriginFigures } from './figures.js';
 import { duration, percent, plural } from '../format.js';
 import { SERIES, type SeriesKey } from './series.js';
+import { DEFAULTS } from '../../config.js';
 
 export type FindingKind =
   | 'too-little-traffic'
@@ -37,7 +38,7 @@ export interface Throughput {
 export const DEFAULT_MIN_REQUESTS = 20;
 export const DEFAULT_REUSE_TARGET = 0.85;
 /** The agent's default churn window: reopens counted happened within it. */
-const CHURN_WINDOW_SECONDS = 60;
+const CHURN_WINDOW_SECONDS = DEFAULTS.churnWindowMillis / 1000;
 /** Pools created for at least one request in four: a client is being built per call. */
 const POOLS_PER_REQUEST = 0.25;
 /** Reopened connections, as a share of those opened, that make churn a finding. */
