@@ -12,8 +12,8 @@ const [GLOBAL_DISPATCHER_1, GLOBAL_DISPATCHER_2] = GLOBAL_DISPATCHERS;
 
 /**
  * Keeps poolscope's interceptor on the global dispatchers, including one the app installs
- * later with `setGlobalDispatcher()`. undici gives no event for that, and Node creates its
- * own global dispatcher only at the first `fetch`, so the slots are looked at on every
+ * later with `setGlobalDispatcher()`. undici gives no event for that, and the slots may still
+ * be empty when poolscope starts, so they are looked at on every
  * `undici:request:create`: two property reads. A new dispatcher is instrumented in place,
  * which also covers the `fetch` calls that already hold it; the request that revealed it was
  * not queued behind the pool (it is being created in the same call), so its creation time is
