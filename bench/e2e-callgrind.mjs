@@ -6,7 +6,7 @@
  * (kernel time, a large part of a request's CPU, is not counted, so poolscope's share of the
  * real cost is smaller than shown). The same on a busy machine as on an idle one.
  *
- *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--requests=1000] [--warmup=1000] [--json]
+ *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--requests=1500] [--warmup=1000] [--json]
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { otelAvailable } from './lib/modes.mjs';
 import { startServerProcess, valgrindAvailable } from './lib/processes.mjs';
 import { emit, parseArgs } from './lib/stats.mjs';
 
-const options = parseArgs({ modes: 'none,noop,poolscope,otel', requests: 1000, warmup: 1000, base: 200, json: false });
+const options = parseArgs({ modes: 'none,noop,poolscope,otel', requests: 1500, warmup: 1000, base: 200, json: false });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 
 if (!valgrindAvailable()) {

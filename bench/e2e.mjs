@@ -4,7 +4,7 @@
  * the modes alternating within every round. The server runs in a child process pinned to the
  * other core; this process is pinned to core 0. Requests are sequential, on loopback.
  *
- *   node --expose-gc bench/e2e.mjs [--rounds=20] [--keep-alive-requests=400] [--new-connection-requests=60] [--json]
+ *   node --expose-gc bench/e2e.mjs [--rounds=12] [--keep-alive-requests=300] [--new-connection-requests=40] [--json]
  */
 import { Agent, fetch as undiciFetch, request } from 'undici8';
 import { MODES, otelAvailable } from './lib/modes.mjs';
@@ -12,7 +12,7 @@ import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
-  rounds: 20, keepAliveRequests: 400, newConnectionRequests: 60, batchMs: 2000, only: '', json: false,
+  rounds: 12, keepAliveRequests: 300, newConnectionRequests: 40, batchMs: 2000, only: '', json: false,
 });
 
 const CLIENTS = {

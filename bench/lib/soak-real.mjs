@@ -7,15 +7,18 @@ import { memoryNow } from './soak-replay.mjs';
 /** The real-traffic part of the memory soak, in a process of its own; prints its JSON result. */
 export async function soakReal(options) {
   pinSelf(0);
-  const server = await startServerProcess(1);
+  // A process holds at most 20,000 descriptors here: a server process per 5,000 listeners.
+  const servers = await Promise.all(Array.from({ length: Math.ceil(options.realOrigins / 5_000) }, () => startServerProcess(1)));
   try {
     // Four free ports on the first address, then the same four on every other address.
-    const first = await server.request({ type: 'listen', h1: Array.from({ length: PORTS_PER_ADDRESS }, () => ({ host: loopbackAddress(0), port: 0 })) });
+    const first = await servers[0].request({ type: 'listen', h1: Array.from({ length: PORTS_PER_ADDRESS }, () => ({ host: loopbackAddress(0), port: 0 })) });
     const ports = first.h1.map((l) => l.port);
-    const rest = [];
-    for (let i = PORTS_PER_ADDRESS; i < options.realOrigins; i++) rest.push({ host: loopbackAddress(i), port: ports[i % PORTS_PER_ADDRESS] });
-    const more = await server.request({ type: 'listen', h1: rest });
-    const listening = [...first.h1, ...more.h1].filter((l) => l.error === undefined);
+    const rest = Array.from(servers, () => []);
+    for (let i = PORTS_PER_ADDRESS; i < options.realOrigins; i++) {
+      rest[Math.floor(i / 5_000)].push({ host: loopbackAddress(i), port: ports[i % PORTS_PER_ADDRESS] });
+    }
+    const more = await Promise.all(servers.map((server, i) => server.request({ type: 'listen', h1: rest[i] })));
+    const listening = [...first.h1, ...more.flatMap((m) => m.h1)].filter((l) => l.error === undefined);
     const origins = listening.map((l) => `http://${l.host}:${l.port}`);
 
     const agent = options.mode === 'poolscope' ? await start({ host: '127.0.0.1', port: 0, maxOrigins: options.maxOrigins }) : undefined;
@@ -40,7 +43,8 @@ export async function soakReal(options) {
     await dispatcher.close();
     await new Promise((resolve) => setTimeout(resolve, 200));
     checkpoints.push(memoryNow({ requests: sent, closed: true }));
-    const truth = await server.request({ type: 'truth' });
+    const truths = await Promise.all(servers.map((server) => server.request({ type: 'truth' })));
+    const truth = { requests: truths.reduce((sum, t) => sum + t.requests, 0), connections: truths.reduce((sum, t) => sum + t.connections, 0) };
     const snapshot = agent?.snapshot() ?? [];
     const counted = {
       requests: snapshot.reduce((sum, o) => sum + o.requests, 0),
@@ -53,6 +57,6 @@ export async function soakReal(options) {
       truth: { requests: truth.requests, connections: truth.connections },
     }));
   } finally {
-    await server.close();
+    await Promise.all(servers.map((server) => server.close()));
   }
 }
