@@ -2,29 +2,20 @@
  * Instruction counts of the replay micro-benchmark under `valgrind --tool=callgrind`: the same
  * on a busy machine as on an idle one. Each mode runs twice, with two lifecycle counts after the
  * same warm-up; the difference in instructions over the difference in lifecycles is one
- * lifecycle. V8 runs single-threaded so its compilers and GC work in the counted thread.
+ * lifecycle.
  *
  *   node bench/callgrind.mjs [--modes=none,noop,poolscope] [--count=20000] [--warmup=20000] [--json]
  */
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { valgrindAvailable } from './lib/processes.mjs';
+import { callgrindInstructions, valgrindAvailable } from './lib/processes.mjs';
 import { emit, parseArgs } from './lib/stats.mjs';
 
 const options = parseArgs({ modes: 'none,noop,poolscope', count: 20_000, warmup: 20_000, json: false });
 
 const replayScript = fileURLToPath(new URL('./replay.mjs', import.meta.url));
 
-async function instructions(mode, count) {
-  const { stderr } = await promisify(execFile)('valgrind', [
-    '--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null',
-    process.execPath, '--single-threaded', '--expose-gc', replayScript, `--only=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`,
-  ], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
-  const match = /Collected : (\d+)/.exec(stderr);
-  if (match === null) throw new Error(`callgrind printed no count for ${mode}: ${stderr.slice(-500)}`);
-  return Number(match[1]);
-}
+const instructions = (mode, count) =>
+  callgrindInstructions([replayScript, `--only=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`]);
 
 if (!valgrindAvailable()) {
   emit({ benchmark: 'callgrind', available: false }, ['callgrind: valgrind is not installed; skipped'], options.json);

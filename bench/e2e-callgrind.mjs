@@ -8,11 +8,9 @@
  *
  *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--requests=1500] [--warmup=1000] [--json]
  */
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { otelAvailable } from './lib/modes.mjs';
-import { startServerProcess, valgrindAvailable } from './lib/processes.mjs';
+import { callgrindInstructions, startServerProcess, valgrindAvailable } from './lib/processes.mjs';
 import { emit, parseArgs } from './lib/stats.mjs';
 
 const options = parseArgs({ modes: 'none,noop,poolscope,otel', requests: 1500, warmup: 1000, base: 200, json: false });
@@ -26,15 +24,8 @@ if (!valgrindAvailable()) {
   try {
     const { h1 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }] });
     const url = `http://127.0.0.1:${h1[0].port}/items/1`;
-    const instructions = async (mode, count) => {
-      const { stderr } = await promisify(execFile)('valgrind', [
-        '--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null',
-        process.execPath, '--single-threaded', '--expose-gc', client, `--url=${url}`, `--mode=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`,
-      ], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
-      const match = /Collected : (\d+)/.exec(stderr);
-      if (match === null) throw new Error(`callgrind printed no count for ${mode}: ${stderr.slice(-500)}`);
-      return Number(match[1]);
-    };
+    const instructions = (mode, count) =>
+      callgrindInstructions([client, `--url=${url}`, `--mode=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`]);
     const modes = options.modes.split(',').filter((mode) => mode !== 'otel' || otelAvailable());
     for (const mode of modes) {
       const [fewer, more] = await Promise.all([instructions(mode, options.base), instructions(mode, options.base + options.requests)]);
