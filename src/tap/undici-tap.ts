@@ -44,7 +44,10 @@ interface UndiciRequest {
   readonly upgrade?: unknown;
 }
 interface SocketMessage { readonly socket?: unknown }
-interface Listenable { once(event: string, listener: (this: object) => void): unknown }
+interface Listenable {
+  once(event: string, listener: (this: object) => void): unknown;
+  prependOnceListener?(event: string, listener: (this: object) => void): unknown;
+}
 
 /** Connection attempts remembered per connector before the oldest are dropped. */
 const MAX_PENDING_ATTEMPTS = 64;
@@ -289,8 +292,12 @@ export class UndiciTap {
     setupSeconds: number, now: number,
   ): Connection | undefined {
     if (typeof (socket as Partial<Listenable>).once !== 'function') return undefined;
-    // The listener first: if the socket refuses it, nothing was recorded.
-    (socket as Listenable).once('close', this.#onSocketClose);
+    // The listener first: if the socket refuses it, nothing was recorded. Ahead of undici's own:
+    // undici fails the requests in flight from its close listener, and a socket that closed
+    // under a request (reset, timeout) must be seen closing `active`.
+    const listenable = socket as Listenable;
+    if (typeof listenable.prependOnceListener === 'function') listenable.prependOnceListener('close', this.#onSocketClose);
+    else listenable.once('close', this.#onSocketClose);
     const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
     this.#sockets.set(socket, connection);
     return connection;
