@@ -52,6 +52,7 @@ async function launch(options: PoolscopeOptions | undefined, forget: () => void)
     const provider = new MeterProvider({ resource: buildResource(resolved.serviceName), readers: readers.readers });
     metricsUrl = readers.metricsUrl;
     closeExport = async () => {
+      readers.ending();
       await Promise.allSettled([provider.shutdown(), readers.close()]);
     };
   }

@@ -30,6 +30,12 @@ export const ENVIRONMENT: Readonly<Record<Setting, string>> = {
   instrumentGlobalDispatcher: 'POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER',
 };
 
+/**
+ * How long the end of the app (a signal, `beforeExit`) may wait for the last export, and so the
+ * longest an OTLP export may take unless `OTEL_EXPORTER_OTLP_TIMEOUT` says otherwise.
+ */
+export const EXIT_BOUND_MILLIS = 2_000;
+
 export const DEFAULTS = {
   exporters: ['prometheus'] as readonly ExporterName[],
   port: 9464,

@@ -4,10 +4,8 @@
  */
 import { start } from './agent.js';
 import type { PoolscopeAgent } from './types.js';
+import { EXIT_BOUND_MILLIS } from './config.js';
 import { warnOnce } from './warn.js';
-
-/** How long a signal or the end of the app may wait for the last export. */
-const SHUTDOWN_TIMEOUT_MS = 2_000;
 
 function shutdownWithin(agent: PoolscopeAgent, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -23,7 +21,7 @@ function onSignal(agent: PoolscopeAgent, signal: 'SIGTERM' | 'SIGINT'): void {
     // With no handler of the app's, Node's default is to die by the signal: do so once
     // the last export is out, so the exit status is what it would have been.
     const appHandles = process.listenerCount(signal) > 0;
-    void shutdownWithin(agent, SHUTDOWN_TIMEOUT_MS).then(() => {
+    void shutdownWithin(agent, EXIT_BOUND_MILLIS).then(() => {
       if (!appHandles) process.kill(process.pid, signal);
     });
   };
@@ -32,7 +30,7 @@ function onSignal(agent: PoolscopeAgent, signal: 'SIGTERM' | 'SIGINT'): void {
 
 try {
   const agent = await start();
-  process.once('beforeExit', () => void shutdownWithin(agent, SHUTDOWN_TIMEOUT_MS));
+  process.once('beforeExit', () => void shutdownWithin(agent, EXIT_BOUND_MILLIS));
   onSignal(agent, 'SIGTERM');
   onSignal(agent, 'SIGINT');
 } catch (error) {
