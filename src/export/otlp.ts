@@ -5,8 +5,10 @@ import { warnOnce } from '../warn.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The standard variables poolscope checks before the SDK reads them: the signal's own first. */
 const PROTOCOL_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'] as const;
 const TIMEOUT_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'] as const;
+const ENDPOINT_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'] as const;
 
 /**
  * The OTLP exporter for the protocol the standard variables ask for; it reads its other
@@ -16,7 +18,10 @@ const TIMEOUT_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', 'OTEL_EXPORTER_
  */
 export async function otlpExporter(env: Env = process.env): Promise<ReportingExporter> {
   const protocol = chosenProtocol(env);
-  const timeoutSet = TIMEOUT_VARIABLES.some((name) => (env[name] ?? '').trim() !== '');
+  const timeoutSet = TIMEOUT_VARIABLES.some((name) => given(env, name, (value) => Number(value) > 0, 'a number of milliseconds above 0'));
+  for (const name of ENDPOINT_VARIABLES) {
+    given(env, name, (value) => /^https?:$/.test(URL.parse(value)?.protocol ?? ''), 'an http:// or https:// URL');
+  }
   const config = timeoutSet ? {} : { timeoutMillis: EXIT_BOUND_MILLIS / 2 };
   const exporter = protocol === 'http/json'
     ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter(config)
@@ -26,15 +31,24 @@ export async function otlpExporter(env: Env = process.env): Promise<ReportingExp
 
 function chosenProtocol(env: Env): 'http/protobuf' | 'http/json' {
   for (const name of PROTOCOL_VARIABLES) {
-    const value = env[name]?.trim();
-    if (value === undefined || value === '') continue;
-    if (value === 'http/protobuf' || value === 'http/json') return value;
-    warnOnce('POOLSCOPE_INVALID_SETTING',
-      `poolscope: ${name}=${JSON.stringify(value)} is not valid; it accepts http/protobuf or http/json. Using http/protobuf.`,
-      `setting:${name}`);
-    return 'http/protobuf';
+    if (given(env, name, (value) => value === 'http/json' || value === 'http/protobuf', 'http/protobuf or http/json')) {
+      return env[name]!.trim() as 'http/protobuf' | 'http/json';
+    }
   }
   return 'http/protobuf';
+}
+
+/**
+ * Whether a variable is set to a valid value. An invalid one gets one warning, and then the SDK
+ * (which reads it too) and poolscope fall back to their defaults, as if it were not set.
+ */
+function given(env: Env, name: string, valid: (value: string) => boolean, accepted: string): boolean {
+  const value = env[name]?.trim();
+  if (value === undefined || value === '') return false;
+  if (valid(value)) return true;
+  warnOnce('POOLSCOPE_INVALID_SETTING',
+    `poolscope: ${name}=${JSON.stringify(value)} is not valid; it accepts ${accepted}. Using the default.`, `setting:${name}`);
+  return false;
 }
 
 /**

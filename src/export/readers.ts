@@ -82,9 +82,12 @@ async function servePrometheus(options: ResolvedOptions, producer: MetricProduce
     });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
+    const fix = code === 'EADDRINUSE' || code === 'EACCES'
+      ? 'Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port.'
+      : 'Set OTEL_EXPORTER_PROMETHEUS_HOST to an address of this machine.';
     warnOnce('POOLSCOPE_LISTEN_FAILED',
       `poolscope: cannot serve /metrics on ${where} (${typeof code === 'string' ? code : String(error)}); ` +
-      'the app runs on without the endpoint. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port.');
+      `the app runs on without the endpoint. ${fix}`);
     return undefined;
   }
   // Once listening, a server error (a broken scrape connection) must not become the app's crash.
