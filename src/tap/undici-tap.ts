@@ -51,7 +51,13 @@ interface Listenable {
 
 /** Connection attempts remembered per connector before the oldest are dropped. */
 const MAX_PENDING_ATTEMPTS = 64;
-const ERROR_TYPE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/**
+ * What an error code or class name looks like (`ECONNREFUSED`, `UND_ERR_CONNECT_TIMEOUT`,
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`; `ConnectTimeoutError`): anything else, which a custom connector
+ * could fill with anything, never becomes a label.
+ */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
+const ERROR_NAME = /^[A-Z][A-Za-z0-9]{1,63}$/;
 /** Stands in for a connector that is not an object, so attempts still pair up. */
 const ANONYMOUS_CONNECTOR = {};
 
@@ -341,8 +347,8 @@ function versionOf(socket: object): string {
 function errorType(error: ConnectMessage['error']): string {
   if (!isObject(error)) return 'unknown';
   const { code, name } = error;
-  if (typeof code === 'string' && ERROR_TYPE.test(code)) return code;
-  if (typeof name === 'string' && ERROR_TYPE.test(name)) return name;
+  if (typeof code === 'string' && ERROR_CODE.test(code)) return code;
+  if (typeof name === 'string' && ERROR_NAME.test(name)) return name;
   return 'unknown';
 }
 
