@@ -2,7 +2,8 @@
  * `node --import poolscope/register app.js`: starts poolscope from the environment. Nothing
  * here may throw into the app or change how it exits.
  */
-import { start } from './agent.js';
+import { isMainThread } from 'node:worker_threads';
+import { startFromPreload } from './agent.js';
 import type { PoolscopeAgent } from './types.js';
 import { EXIT_BOUND_MILLIS } from './config.js';
 import { warnOnce } from './warn.js';
@@ -29,10 +30,16 @@ function onSignal(agent: PoolscopeAgent, signal: 'SIGTERM' | 'SIGINT'): void {
 }
 
 try {
-  const agent = await start();
+  const agent = await startFromPreload();
   process.once('beforeExit', () => void shutdownWithin(agent, EXIT_BOUND_MILLIS));
-  onSignal(agent, 'SIGTERM');
-  onSignal(agent, 'SIGINT');
+  if (isMainThread) {
+    onSignal(agent, 'SIGTERM');
+    onSignal(agent, 'SIGINT');
+  } else {
+    // A worker thread gets no signals, and may end without `beforeExit` (process.exit()): its
+    // last figures go to the main thread synchronously, from `exit`.
+    process.once('exit', () => void agent.shutdown());
+  }
 } catch (error) {
   warnOnce('POOLSCOPE_NOT_STARTED', `poolscope did not start (${String(error)}); the app runs without it.`);
 }

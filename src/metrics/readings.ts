@@ -3,7 +3,8 @@ import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { MetricKey } from './catalog.js';
 
-export type ValueReading = (metric: MetricKey, value: number, attributes: Attributes) => void;
+/** `weight`, for ratios only: the requests the ratio was taken over. */
+export type ValueReading = (metric: MetricKey, value: number, attributes: Attributes, weight?: number) => void;
 export type HistogramReading = (metric: MetricKey, histogram: BucketHistogram, attributes: Attributes) => void;
 
 /**
@@ -32,8 +33,8 @@ export function readValues(registry: OriginRegistry, nowMs: number, read: ValueR
     read('pools', origin.openPerPool.size, origin.attributes);
     read('poolsCreated', origin.poolsCreated, origin.attributes);
     read('savedTime', origin.savedSeconds, origin.attributes);
-    const ratio = origin.reuseRatio(nowMs);
-    if (ratio === ratio) read('reuseRatio', ratio, origin.attributes);
+    const { reused, all } = origin.reuseWindow(nowMs);
+    if (all > 0) read('reuseRatio', reused / all, origin.attributes, all);
   }
 }
 

@@ -28,7 +28,7 @@ export function runApp(script: string, env: Record<string, string>, preloads: st
   const child = spawn(process.execPath, [...preloads.flatMap((preload) => ['--import', preload]), script], {
     cwd: projectRoot,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.add(child);
   let stdout = '';

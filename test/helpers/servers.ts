@@ -134,11 +134,11 @@ export async function closedPort(): Promise<number> {
 }
 
 /** Retries an assertion until it holds, for figures that settle when sockets finish closing. */
-export async function eventually(assertion: () => void, timeoutMs = 3000): Promise<void> {
+export async function eventually(assertion: () => void | Promise<void>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      assertion();
+      await assertion();
       return;
     } catch (error) {
       if (Date.now() > deadline) throw error;
