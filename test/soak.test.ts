@@ -76,13 +76,14 @@ it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { ti
   const soakRequests = requestsMade - warmRequests;
   // From the lowest reading before the end: an early one can still hold warm-up garbage.
   const grown = heap.at(-1)! - Math.min(...heap.slice(0, -1));
-  const rssGrown = rss.at(-1)! - rss[0]!;
+  // RSS keeps growing for a while after warm-up (allocator arenas): measured from the first third on.
+  const rssGrown = rss.at(-1)! - rss[1]!;
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
   process.stdout.write(`# soak: ${requestsMade} requests (${soakRequests} after warm-up) in ${SECONDS} s; ` +
     `heap after GC ${heap.map(mb).join(' -> ')}; rss ${rss.map(mb).join(' -> ')}\n`);
   assert.ok(grown < HEAP_SLACK_BYTES + HEAP_BYTES_PER_REQUEST * soakRequests, `heap grew ${mb(grown)} over ${soakRequests} requests`);
   // RSS follows the allocator, not only the heap: it only has to stay within the same tens of MB.
-  assert.ok(rssGrown < 48 * 1024 * 1024, `rss grew ${mb(rssGrown)}`);
+  assert.ok(rssGrown < 32 * 1024 * 1024, `rss grew ${mb(rssGrown)}`);
 
   assert.ok(server.truth.requests > 1000, `${server.truth.requests} requests reached the server`);
   await eventually(() => assertMatchesServer(agent, server));
