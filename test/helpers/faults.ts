@@ -8,20 +8,20 @@ import type { Handler } from './servers.ts';
 /**
  * Answers by path, so one server (one origin, one set of ground truth) can carry a mix of faults:
  * - `/ok`: 200 `ok`;
- * - `/slow-headers`: headers after 1 s (for aborts before headers and `headersTimeout`);
- * - `/stall-body`: headers and a first chunk, the rest after 1 s (aborts mid-body, `bodyTimeout`);
+ * - `/slow-headers`: headers after 400 ms (for aborts before headers and `headersTimeout`);
+ * - `/stall-body`: headers and a first chunk, the rest after 400 ms (aborts mid-body, `bodyTimeout`);
  * - `/reset-mid`: headers and a first chunk, then a TCP reset;
  * - `/reset-on-reuse`: like `/ok` on a socket's first request; on a reused socket, a reset as
  *   soon as the request arrives, as when a server drops an idle keep-alive socket just as the
  *   client writes to it (the ECONNRESET race, made deterministic);
  * - `/big`: 1 MiB, more than a client buffers, for bodies never read;
  * - `/redirect`: 302 to `/ok`.
- * With `?hang` in the query, the slow routes wait 10 s instead of 1 s, for client timeouts.
+ * With `?hang` in the query, the slow routes wait 10 s instead of 400 ms, for client timeouts.
  */
 export const faultyHandler: Handler = (request, response) => {
   request.resume();
   const [path = '', query = ''] = request.url?.split('?') ?? [];
-  const delay = query.includes('hang') ? 10_000 : 1000;
+  const delay = query.includes('hang') ? 10_000 : 400;
   const { socket } = request;
   const later = (ms: number, action: () => void) => {
     const timer = setTimeout(action, ms);
