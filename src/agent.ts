@@ -13,6 +13,7 @@ import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
 import { GlobalDispatcherWatch } from './tap/global-dispatcher.js';
 import { UndiciTap } from './tap/undici-tap.js';
+import { silence } from './warn.js';
 import type { BucketHistogram } from './state/histogram.js';
 import { PHASES } from './state/origin-stats.js';
 import type { DurationSummary, OriginSnapshot, PoolscopeAgent, PoolscopeOptions } from './types.js';
@@ -58,6 +59,8 @@ function startAs(role: Role, options?: PoolscopeOptions): Promise<PoolscopeAgent
 }
 
 async function launch(role: Role, options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
+  // The thread that exports reads the same environment and says what is wrong with it, once.
+  if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);
   const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis);
   const tap = new UndiciTap(registry);

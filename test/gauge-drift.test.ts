@@ -145,17 +145,20 @@ for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as cons
     it('headersTimeout and bodyTimeout', async () => {
       const server = await faultyServer();
       const dispatcher = agentWith({ headersTimeout: 50, bodyTimeout: 50 });
-      await assert.rejects(send(`${server.origin}/slow-headers?hang`, { dispatcher }), /Headers Timeout|UND_ERR_HEADERS_TIMEOUT/);
-      await assert.rejects(send(`${server.origin}/stall-body?hang`, { dispatcher }), /Body Timeout|UND_ERR_BODY_TIMEOUT/);
+      // undici's timers tick about once a second: both at once.
+      await Promise.all([
+        assert.rejects(send(`${server.origin}/slow-headers?hang`, { dispatcher }), /Headers Timeout|UND_ERR_HEADERS_TIMEOUT/),
+        assert.rejects(send(`${server.origin}/stall-body?hang`, { dispatcher }), /Body Timeout|UND_ERR_BODY_TIMEOUT/),
+      ]);
       await eventually(() => assertMatchesServer(agent, server));
       assert.equal(figuresFor(agent, server).connectionsClosed.active, 2);
     });
 
     it('a TLS handshake that never completes (connect timeout)', async () => {
       const silent = await startSilentServer();
-      const dispatcher = agentWith({ connect: { timeout: 100 } });
       const origin = `https://127.0.0.1:${silent.port}`;
-      for (let i = 0; i < 2; i++) await assert.rejects(send(`${origin}/`, { dispatcher }), /timeout/i);
+      // Two Agents, so two attempts at once: undici's timers tick about once a second.
+      await Promise.all([0, 1].map(() => assert.rejects(send(`${origin}/`, { dispatcher: agentWith({ connect: { timeout: 100 } }) }), /timeout/i)));
       await eventually(() => assert.equal(silent.open(), 0));
       const figures = agent.snapshot().find((entry) => entry.origin === origin);
       assert.ok(figures);

@@ -50,6 +50,7 @@ export class PeerAggregator {
   #answered: (() => void) | undefined;
   #expected = new Set<string>();
   #collecting = -1;
+  #round: Promise<void> | undefined;
   readonly #onWorker = (message: unknown): void => {
     const worker = (message as { worker?: Worker }).worker;
     if (worker === undefined || typeof worker.once !== 'function') return;
@@ -81,32 +82,41 @@ export class PeerAggregator {
   /** This thread's readings plus every peer's, merged. */
   async gather(local: Readings): Promise<Readings> {
     this.#retire();
+    // Two readers collecting at once (Prometheus and OTLP) share one round of questions.
+    this.#round ??= this.#ask().finally(() => {
+      this.#round = undefined;
+    });
+    await this.#round;
+    const all = [local];
+    if (this.#retired.values.length > 0 || this.#retired.histograms.length > 0) all.push(this.#retired);
+    for (const peer of this.#peers.values()) if (peer.readings !== undefined) all.push(peer.readings);
+    return all.length === 1 ? local : mergeReadings(all, this.#maxOrigins);
+  }
+
+  /** Asks every live peer for its readings, and waits for the answers or ANSWER_WITHIN_MS. */
+  async #ask(): Promise<void> {
     const expected = new Set<string>();
     for (const [key, peer] of this.#peers) if (!peer.ended && !peer.silent) expected.add(key);
-    if (expected.size > 0) {
-      const id = ++this.#nextId;
-      this.#collecting = id;
-      this.#expected = expected;
-      const answered = new Promise<void>((resolve) => {
-        this.#answered = resolve;
-        setTimeout(resolve, ANSWER_WITHIN_MS).unref();
-      });
-      this.#channel.postMessage({ type: 'collect', id });
-      for (const key of expected) {
-        const worker = this.#peers.get(key)?.clusterWorker;
-        if (worker !== undefined) sendQuietly(worker, { cmd: CLUSTER_CMD, type: 'collect', id });
-      }
-      await answered;
-      for (const key of this.#expected) {
-        const peer = this.#peers.get(key);
-        if (peer !== undefined) peer.silent = true;
-      }
-      this.#collecting = -1;
-      this.#answered = undefined;
+    if (expected.size === 0) return;
+    const id = ++this.#nextId;
+    this.#collecting = id;
+    this.#expected = expected;
+    const answered = new Promise<void>((resolve) => {
+      this.#answered = resolve;
+      setTimeout(resolve, ANSWER_WITHIN_MS).unref();
+    });
+    this.#channel.postMessage({ type: 'collect', id });
+    for (const key of expected) {
+      const worker = this.#peers.get(key)?.clusterWorker;
+      if (worker !== undefined) sendQuietly(worker, { cmd: CLUSTER_CMD, type: 'collect', id });
     }
-    const all = [local, this.#retired];
-    for (const peer of this.#peers.values()) if (peer.readings !== undefined) all.push(peer.readings);
-    return mergeReadings(all, this.#maxOrigins);
+    await answered;
+    for (const key of this.#expected) {
+      const peer = this.#peers.get(key);
+      if (peer !== undefined) peer.silent = true;
+    }
+    this.#collecting = -1;
+    this.#answered = undefined;
   }
 
   close(): void {
