@@ -90,3 +90,24 @@ describe('a socket of a new dispatcher is not churn', () => {
     assert.equal(figures.poolsCreated, CALLS);
   });
 });
+
+describe('sockets ended on purpose are not churn', () => {
+  it('counts no reopen for Connection: close or HEAD, which a longer keep-alive would not change', async (t) => {
+    const closing = await startServer({
+      handler: (request, response) => {
+        request.resume();
+        response.setHeader('connection', 'close');
+        response.end('bye');
+      },
+    });
+    const heads = await startServer();
+    const dispatcher = new undici8.Agent();
+    t.after(() => dispatcher.close());
+    await callEvery(20, async (url) => (await undici8.request(url, { dispatcher } as never)).body.text(), closing);
+    await callEvery(20, async (url) => (await undici8.request(url, { dispatcher, method: 'HEAD' } as never)).body.text(), heads);
+    assert.equal(closing.truth.connections, CALLS);
+    assert.equal(figuresFor(agent, closing).connectionsReopened, 0);
+    assert.equal(figuresFor(agent, heads).connectionsOpened, heads.truth.connections);
+    assert.equal(figuresFor(agent, heads).connectionsReopened, 0);
+  });
+});

@@ -81,3 +81,15 @@ describe('pools per origin through built-in fetch', () => {
     assert.equal(figures.poolsCreated, 1);
   });
 });
+
+describe('one dispatcher, several origins', () => {
+  it('counts one pool created for each origin it calls', async (t) => {
+    const first = await startServer();
+    const second = await startServer();
+    const dispatcher = instrument(new undici8.Agent());
+    t.after(() => dispatcher.close());
+    for (const server of [first, second, first, second]) await (await undici8.request(`${server.origin}/`, { dispatcher } as never)).body.text();
+    assert.equal(figuresFor(agent, first).poolsCreated, 1);
+    assert.equal(figuresFor(agent, second).poolsCreated, 1);
+  });
+});

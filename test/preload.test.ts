@@ -109,6 +109,8 @@ describe('node --import poolscope/register', () => {
     const run = runApp(server, {
       POOLSCOPE_MAX_ORIGINS: 'lots',
       OTEL_METRICS_EXPORTER: 'carrier-pigeon',
+      POOLSCOPE_CHURN_WINDOW_MILLIS: '-5',
+      POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER: 'sometimes',
       REQUESTS: '4',
       OTEL_EXPORTER_PROMETHEUS_PORT: String(await closedPort()),
     });
@@ -116,9 +118,11 @@ describe('node --import poolscope/register', () => {
     assert.equal(code, 0);
     assert.equal(server.truth.requests, 4);
     const stderr = run.stderr();
-    assert.equal((stderr.match(/PoolscopeWarning/g) ?? []).length, 2, stderr);
+    assert.equal((stderr.match(/PoolscopeWarning/g) ?? []).length, 4, stderr);
     assert.match(stderr, /POOLSCOPE_MAX_ORIGINS="lots" is not valid; it accepts a whole number from 1 to 100000\. Using 100\./);
     assert.match(stderr, /OTEL_METRICS_EXPORTER="carrier-pigeon" is not valid; it accepts a comma list of prometheus, otlp, console, none/);
+    assert.match(stderr, /POOLSCOPE_CHURN_WINDOW_MILLIS="-5" is not valid; it accepts a whole number from 0 to 86400000\. Using 60000\./);
+    assert.match(stderr, /POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER="sometimes" is not valid; it accepts true or false\. Using true\./);
   });
 
   it('leaves the app its own SIGTERM handler and exit code', async () => {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { instrument, interceptor, type PoolscopeAgent } from 'poolscope';
 import { figuresFor, testAgent } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
-import { startServer, type TestServer } from './helpers/servers.ts';
+import { sleep, startServer, type TestServer } from './helpers/servers.ts';
 
 const ANSWER_MS = 200;
 const CONCURRENT = 10;
@@ -91,5 +91,51 @@ describe('time in queue through fetch and a global dispatcher the app installs a
     undici8.setGlobalDispatcher(pool);
     await assertQueuedInWaves(server, async (url) => (await undici8.fetch(url)).text());
     assert.equal(server.truth.connections, CONNECTIONS);
+  });
+});
+
+describe('time in queue is never taken from another request', () => {
+  it('a cache hit starts a request that sends nothing: the next request keeps its own start', async (t) => {
+    const server = await startServer({
+      handler: (request, response) => {
+        request.resume();
+        response.setHeader('cache-control', 'max-age=60');
+        response.end('cached');
+      },
+    });
+    const cached = instrument(new undici7.Agent().compose(undici7.interceptors.cache()));
+    const plain = new undici7.Agent();
+    t.after(() => Promise.all([cached.close(), plain.close()]));
+    for (let i = 0; i < 3; i++) await (await undici7.request(`${server.origin}/same`, { dispatcher: cached } as never)).body.text();
+    assert.equal(server.truth.requests, 1, 'two of the three came from the cache');
+    const STALE_MS = 300;
+    await sleep(STALE_MS);
+    const before = figuresFor(agent, server).timeInQueue;
+    await (await undici7.request(`${server.origin}/other`, { dispatcher: plain } as never)).body.text();
+    const after = figuresFor(agent, server).timeInQueue;
+    assert.equal(after.count, before.count + 1);
+    assert.ok(after.sumSeconds - before.sumSeconds < STALE_MS / 1000,
+      `the plain request waited ${after.sumSeconds - before.sumSeconds} s, not since the cache hit`);
+  });
+
+  it('a redirect\'s second hop does not count the first hop as queueing', async (t) => {
+    const FIRST_HOP_MS = 300;
+    const server = await startServer({
+      handler: (request, response) => {
+        request.resume();
+        if (request.url === '/from') {
+          setTimeout(() => response.writeHead(302, { location: '/to' }).end(), FIRST_HOP_MS);
+        } else {
+          response.end('arrived');
+        }
+      },
+    });
+    const dispatcher = instrument(new undici8.Agent().compose(undici8.interceptors.redirect({ maxRedirections: 1 })));
+    t.after(() => dispatcher.close());
+    const response = await undici8.request(`${server.origin}/from`, { dispatcher } as never);
+    assert.equal(await response.body.text(), 'arrived');
+    const { count, sumSeconds } = figuresFor(agent, server).timeInQueue;
+    assert.equal(count, 2, 'one sample per hop');
+    assert.ok(sumSeconds < FIRST_HOP_MS / 1000, `hops waited ${sumSeconds} s in all, not the first hop's ${FIRST_HOP_MS} ms`);
   });
 });

@@ -157,9 +157,10 @@ function alerting(options: RuleOptions): RuleGroup {
         `{{ $labels.error_type }} over the last 5 minutes, while ${figure(`${recorded.opened5m}${SAME_ORIGIN}`, DECIMAL, '0')} per second succeeded. ` +
         'Requests that needed those connections failed before being sent.',
         options),
-      // undici's Agent drops an origin's pool when its last connection closes, so an origin whose
-      // connections all close between requests also gets a pool per request, one at a time.
-      // Clients built per request hold several pools open at once.
+      // An undici 7+ Agent that poolscope's interceptor does not wrap drops an origin's Pool when
+      // its last connection closes, so an origin whose connections all close between requests
+      // also gets a pool per request, one at a time. Clients built per request hold several
+      // pools open at once.
       alert('PoolscopeClientPerRequest', 'warning',
         `${recorded.poolsCreated5m} * 60 > ${options.poolsCreatedPerMinute}\nand\n${recorded.poolsOpen5m} > 1`,
         '15m', '15m',

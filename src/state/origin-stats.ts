@@ -15,6 +15,12 @@ const WINDOW_SLOT_MS = 10_000;
 const MAX_ERROR_TYPES = 20;
 /** Idle closes remembered per origin for keep-alive churn; older ones are forgotten first. */
 const MAX_IDLE_CLOSES = 32;
+/**
+ * A socket that closes this soon after its last response did not time out: undici or the
+ * server ended it on purpose (`Connection: close`, HEAD, a request limit, the app closing its
+ * Agent). A longer keep-alive would not have kept it, so it is not churn.
+ */
+const KEEP_ALIVE_MIN_IDLE_MS = 10;
 
 /** The connection phases, in order, as `undici.connection.phase` names them. */
 export const PHASES = ['dns', 'tcp', 'tls'] as const;
@@ -49,6 +55,8 @@ export class OriginStats {
   poolsCreated = 0;
   /** Open sockets per dispatcher (Pool, or Client used alone): its size is `undici.client.pools`. */
   readonly openPerPool = new Map<object, number>();
+  /** Dispatchers whose socket to this origin carried a request, each counted once in `poolsCreated`. */
+  readonly #poolsSeen = new WeakSet<object>();
   /** Failed connection attempts, per `error.type`. */
   readonly connectErrors = new Map<string, number>();
   savedSeconds = 0;
@@ -143,21 +151,24 @@ export class OriginStats {
 
   /**
    * The socket's first request tells which dispatcher it serves: the one the app called when
-   * the interceptor saw it (`dispatcher`), else undici's Pool. `firstOfPool`: that dispatcher
-   * was never seen before. A new socket of a dispatcher whose idle socket closed within the
-   * churn window is a reopen.
+   * the interceptor saw it (`dispatcher`), else undici's Pool. A dispatcher new to this origin
+   * counts as created; a new socket after an idle one closed within the churn window, as a reopen.
    */
-  joinPool(connection: Connection, dispatcher: object | undefined, firstOfPool: boolean, nowMs: number): void {
+  joinPool(connection: Connection, dispatcher: object | undefined, nowMs: number): void {
     connection.joined = true;
     if (dispatcher !== undefined) {
       connection.pool = dispatcher;
       connection.dispatcherKnown = true;
     }
     const pool = connection.pool;
-    if (pool !== undefined) this.openPerPool.set(pool, (this.openPerPool.get(pool) ?? 0) + 1);
-    if (connection.adopted) return;
-    if (firstOfPool) this.poolsCreated++;
-    this.#countReopen(connection, nowMs);
+    if (pool !== undefined) {
+      this.openPerPool.set(pool, (this.openPerPool.get(pool) ?? 0) + 1);
+      if (!this.#poolsSeen.has(pool)) {
+        this.#poolsSeen.add(pool);
+        if (!connection.adopted) this.poolsCreated++;
+      }
+    }
+    if (!connection.adopted) this.#countReopen(connection, nowMs);
   }
 
   /** DNS, TCP and TLS durations of one connect, each negative when that phase was not seen. */
@@ -230,9 +241,11 @@ export class OriginStats {
     } else {
       protocol.openIdle--;
       protocol.closedIdle++;
-      if (this.#idleCloses.length >= MAX_IDLE_CLOSES) this.#idleCloses.shift();
-      connection.closedAt = nowMs;
-      this.#idleCloses.push(connection);
+      if (nowMs - connection.idleSince >= KEEP_ALIVE_MIN_IDLE_MS) {
+        if (this.#idleCloses.length >= MAX_IDLE_CLOSES) this.#idleCloses.shift();
+        connection.closedAt = nowMs;
+        this.#idleCloses.push(connection);
+      }
     }
     const pool = connection.pool;
     if (pool !== undefined && connection.joined) {

@@ -20,6 +20,8 @@ export interface DispatchHandoff {
    * has closed.
    */
   dispatcher: object | undefined;
+  /** A microtask will empty the slot: a stamp is only good for the run that left it. */
+  armed?: boolean;
 }
 
 const HANDOFF = Symbol.for('poolscope.dispatchHandoff');
@@ -38,71 +40,89 @@ export type Interceptor = (dispatch: Dispatch) => Dispatch;
 type Method = (...args: unknown[]) => unknown;
 type Handler = Record<string, Method | undefined>;
 
+function clearHandoff(): void {
+  handoff.dispatchedAt = -1;
+  handoff.dispatcher = undefined;
+  handoff.armed = false;
+}
+
+/** What both handler wrappers carry: the app's handler and the dispatch stamp. */
+class Timed {
+  protected readonly handler: Handler;
+  #dispatchedAt: number;
+  readonly #dispatcher: object;
+
+  constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
+    this.handler = handler;
+    this.#dispatchedAt = dispatchedAt;
+    this.#dispatcher = dispatcher;
+  }
+
+  /**
+   * Leaves the stamp for the `sendHeaders` that follows in this synchronous run. Paths that
+   * start a request and publish no `sendHeaders` (a cache hit, HTTP/2 CONNECT, undici 6's
+   * HTTP/2) must not leave it to another request, hence the microtask. The dispatch time goes
+   * once: a redirect or retry handler inside the interceptor starts each hop on the same
+   * handler, and a later hop did not wait in the queue since the app's dispatch.
+   */
+  protected handOver(): void {
+    if (handoff.armed !== true) {
+      handoff.armed = true;
+      queueMicrotask(clearHandoff);
+    }
+    handoff.dispatchedAt = this.#dispatchedAt;
+    handoff.dispatcher = this.#dispatcher;
+    this.#dispatchedAt = -1;
+  }
+}
+
 /**
  * Wraps a handler of undici 7's and 8's API (`onRequestStart` ...). Every method is passed on
  * as is; `onRequestStart` first leaves the dispatch stamp in the handoff slot.
  */
-class TimedHandler {
-  readonly #handler: Handler;
-  readonly #dispatchedAt: number;
-  readonly #dispatcher: object;
-
-  constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
-    this.#handler = handler;
-    this.#dispatchedAt = dispatchedAt;
-    this.#dispatcher = dispatcher;
-  }
-
+class TimedHandler extends Timed {
   onRequestStart(...args: unknown[]): unknown {
-    handoff.dispatchedAt = this.#dispatchedAt;
-    handoff.dispatcher = this.#dispatcher;
-    return this.#handler.onRequestStart?.(...args);
+    this.handOver();
+    return this.handler.onRequestStart?.(...args);
   }
 
-  onRequestUpgrade(...args: unknown[]): unknown { return this.#handler.onRequestUpgrade?.(...args); }
-  onResponseStarted(...args: unknown[]): unknown { return this.#handler.onResponseStarted?.(...args); }
-  onResponseStart(...args: unknown[]): unknown { return this.#handler.onResponseStart?.(...args); }
-  onResponseData(...args: unknown[]): unknown { return this.#handler.onResponseData?.(...args); }
-  onResponseEnd(...args: unknown[]): unknown { return this.#handler.onResponseEnd?.(...args); }
-  onResponseError(...args: unknown[]): unknown { return this.#handler.onResponseError?.(...args); }
-  onBodySent(...args: unknown[]): unknown { return this.#handler.onBodySent?.(...args); }
-  onRequestSent(...args: unknown[]): unknown { return this.#handler.onRequestSent?.(...args); }
+  onRequestUpgrade(...args: unknown[]): unknown { return this.handler.onRequestUpgrade?.(...args); }
+  onResponseStarted(...args: unknown[]): unknown { return this.handler.onResponseStarted?.(...args); }
+  onResponseStart(...args: unknown[]): unknown { return this.handler.onResponseStart?.(...args); }
+  onResponseData(...args: unknown[]): unknown { return this.handler.onResponseData?.(...args); }
+  onResponseEnd(...args: unknown[]): unknown { return this.handler.onResponseEnd?.(...args); }
+  onResponseError(...args: unknown[]): unknown { return this.handler.onResponseError?.(...args); }
+  onBodySent(...args: unknown[]): unknown { return this.handler.onBodySent?.(...args); }
+  onRequestSent(...args: unknown[]): unknown { return this.handler.onRequestSent?.(...args); }
 }
 
 /** Methods undici 6 checks for, or looks for before calling: mirrored so its checks still hold. */
-const OPTIONAL_LEGACY_METHODS = ['onUpgrade', 'onHeaders', 'onData', 'onComplete', 'onBodySent', 'onRequestSent'] as const;
+const MIRRORED_LEGACY_METHODS = ['onConnect', 'onError', 'onUpgrade', 'onHeaders', 'onData', 'onComplete', 'onBodySent', 'onRequestSent'] as const;
 
 /** The same for handlers of undici 6's API (`onConnect` ...), which Node 22's `fetch` uses. */
-class TimedLegacyHandler {
-  readonly #handler: Handler;
-  readonly #dispatchedAt: number;
-  readonly #dispatcher: object;
-
+class TimedLegacyHandler extends Timed {
   constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
-    this.#handler = handler;
-    this.#dispatchedAt = dispatchedAt;
-    this.#dispatcher = dispatcher;
+    super(handler, dispatchedAt, dispatcher);
     // undici 6 validates handlers by their methods (an upgrade needs `onUpgrade` ...): a method
     // the app's handler lacks must be missing here too.
-    for (const name of OPTIONAL_LEGACY_METHODS) {
+    for (const name of MIRRORED_LEGACY_METHODS) {
       if (typeof handler[name] !== 'function') (this as unknown as Handler)[name] = handler[name];
     }
   }
 
   onConnect(...args: unknown[]): unknown {
-    handoff.dispatchedAt = this.#dispatchedAt;
-    handoff.dispatcher = this.#dispatcher;
-    return this.#handler.onConnect?.(...args);
+    this.handOver();
+    return this.handler.onConnect?.(...args);
   }
 
-  onError(...args: unknown[]): unknown { return this.#handler.onError?.(...args); }
-  onUpgrade(...args: unknown[]): unknown { return this.#handler.onUpgrade?.(...args); }
-  onResponseStarted(...args: unknown[]): unknown { return this.#handler.onResponseStarted?.(...args); }
-  onHeaders(...args: unknown[]): unknown { return this.#handler.onHeaders?.(...args); }
-  onData(...args: unknown[]): unknown { return this.#handler.onData?.(...args); }
-  onComplete(...args: unknown[]): unknown { return this.#handler.onComplete?.(...args); }
-  onBodySent(...args: unknown[]): unknown { return this.#handler.onBodySent?.(...args); }
-  onRequestSent(...args: unknown[]): unknown { return this.#handler.onRequestSent?.(...args); }
+  onError(...args: unknown[]): unknown { return this.handler.onError?.(...args); }
+  onUpgrade(...args: unknown[]): unknown { return this.handler.onUpgrade?.(...args); }
+  onResponseStarted(...args: unknown[]): unknown { return this.handler.onResponseStarted?.(...args); }
+  onHeaders(...args: unknown[]): unknown { return this.handler.onHeaders?.(...args); }
+  onData(...args: unknown[]): unknown { return this.handler.onData?.(...args); }
+  onComplete(...args: unknown[]): unknown { return this.handler.onComplete?.(...args); }
+  onBodySent(...args: unknown[]): unknown { return this.handler.onBodySent?.(...args); }
+  onRequestSent(...args: unknown[]): unknown { return this.handler.onRequestSent?.(...args); }
 }
 
 function timed(handler: unknown, dispatcher: object): unknown {
@@ -137,8 +157,8 @@ export function instrument<D extends Composable>(dispatcher: D): ReturnType<D['c
   return dispatcher.compose(timingInterceptor as never) as ReturnType<D['compose']>;
 }
 
-/** Dispatchers whose own `dispatch` poolscope replaced, with what it replaced. */
-const patched = new WeakMap<object, Dispatch>();
+/** Dispatchers whose own `dispatch` poolscope replaced: what it replaced, and with what. */
+const patched = new WeakMap<object, { readonly original: unknown; readonly installed: Dispatch }>();
 
 /**
  * Routes a dispatcher's own `dispatch` through the interceptor, in place, so that every holder
@@ -160,16 +180,20 @@ export function instrumentInPlace(dispatcher: object): boolean {
     Reflect.deleteProperty(dispatcher, 'dispatch');
     return false;
   }
-  patched.set(dispatcher, original as Dispatch);
+  patched.set(dispatcher, { original, installed: dispatch });
   return true;
 }
 
-/** Gives a dispatcher back the `dispatch` it had before `instrumentInPlace()`. */
+/**
+ * Gives a dispatcher back the `dispatch` it had before `instrumentInPlace()`, unless something
+ * else has replaced poolscope's since: that is left as it is.
+ */
 export function restore(dispatcher: object): void {
-  const original = patched.get(dispatcher);
-  if (original === undefined) return;
+  const patch = patched.get(dispatcher);
+  if (patch === undefined) return;
   patched.delete(dispatcher);
+  if (Object.getOwnPropertyDescriptor(dispatcher, 'dispatch')?.value !== patch.installed) return;
   Reflect.deleteProperty(dispatcher, 'dispatch');
   // It had an own `dispatch` before ours (not the prototype's): put that back.
-  if ((dispatcher as { dispatch?: unknown }).dispatch !== original) (dispatcher as { dispatch: unknown }).dispatch = original;
+  if ((dispatcher as { dispatch?: unknown }).dispatch !== patch.original) (dispatcher as { dispatch: unknown }).dispatch = patch.original;
 }

@@ -11,8 +11,8 @@ type WithDispatchers = typeof globalThis & Record<symbol, unknown>;
 
 /**
  * Keeps poolscope's interceptor on the global dispatchers, including one the app installs
- * later with `setGlobalDispatcher()`. undici gives no event for that, and Node creates its
- * own global dispatcher only at the first `fetch`, so the slots are looked at on every
+ * later with `setGlobalDispatcher()`. undici gives no event for that, and the slots may still
+ * be empty when poolscope starts, so they are looked at on every
  * `undici:request:create`: two property reads. A new dispatcher is instrumented in place,
  * which also covers the `fetch` calls that already hold it; the request that revealed it was
  * not queued behind the pool (it is being created in the same call), so its creation time is

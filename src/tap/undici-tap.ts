@@ -76,8 +76,6 @@ export class UndiciTap {
   readonly #sockets = new WeakMap<object, Connection>();
   /** Start times of connection attempts, oldest first, per connector. */
   readonly #attempts = new WeakMap<object, number[]>();
-  /** Dispatchers whose socket carried a request, so each counts once in `pools.created`. */
-  readonly #pools = new WeakSet<object>();
   /**
    * The attempt undici announced and has not handed a socket for yet. Node publishes
    * `net.client.socket` for the socket undici's connector creates synchronously after
@@ -235,12 +233,7 @@ export class UndiciTap {
     const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, versionOf(socket), undefined, true, -1, now);
     if (connection === undefined) return;
     if (dispatchedAt >= 0 && dispatchedAt <= record.startedAt) record.startedAt = dispatchedAt;
-    if (!connection.joined) {
-      const pool = dispatcher ?? connection.pool;
-      const firstOfPool = pool !== undefined && !this.#pools.has(pool);
-      if (firstOfPool) this.#pools.add(pool);
-      connection.origin.joinPool(connection, dispatcher, firstOfPool, now);
-    }
+    if (!connection.joined) connection.origin.joinPool(connection, dispatcher, now);
     const reused = connection.requests > 0 || connection.adopted;
     const idleSeconds = reused && connection.inFlight === 0 ? (now - connection.idleSince) / 1000 : -1;
     connection.requests++;
