@@ -18,7 +18,7 @@ const ENDPOINT_VARIABLES = ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTE
  */
 export async function otlpExporter(env: Env = process.env): Promise<ReportingExporter> {
   const protocol = chosenProtocol(env);
-  const timeoutSet = TIMEOUT_VARIABLES.some((name) => given(env, name, (value) => Number(value) > 0, 'a number of milliseconds above 0'));
+  const timeoutSet = TIMEOUT_VARIABLES.some((name) => given(env, name, (value) => Number.isFinite(Number(value)) && Number(value) > 0, 'a number of milliseconds above 0'));
   for (const name of ENDPOINT_VARIABLES) {
     given(env, name, (value) => /^https?:$/.test(URL.parse(value)?.protocol ?? ''), 'an http:// or https:// URL');
   }
