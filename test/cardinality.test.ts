@@ -2,11 +2,11 @@
 // one loopback server) gets at most maxOrigins + 1 origins per metric and bounded memory, and
 // /metrics never carries a path, query, user name, password, header value or token.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, it } from 'node:test';
 import { start } from 'poolscope';
+import { scrape } from './helpers/agent.ts';
 import { undici8 } from './helpers/clients.ts';
 import { loopbackLookup } from './helpers/faults.ts';
 import { startServer } from './helpers/servers.ts';
@@ -21,16 +21,6 @@ const gc = runInNewContext('gc') as () => void;
 
 const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: MAX_ORIGINS });
 after(() => agent.shutdown());
-
-/** `/metrics` read with node:http, which undici's channels do not see. */
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 function heapAfterGc(): number {
   gc();

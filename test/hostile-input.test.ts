@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
 import { after, it } from 'node:test';
 import { start } from 'poolscope';
-import { assertMatchesServer } from './helpers/agent.ts';
+import { assertMatchesServer, scrape } from './helpers/agent.ts';
 import { clients } from './helpers/clients.ts';
 import { eventually, sleep, startServer, testCertificate } from './helpers/servers.ts';
 
@@ -60,6 +59,10 @@ function hostileValues(): unknown[] {
     'http:', 'h2', 'http/1.1', 'websocket', 'CONNECT', 'GET',
     { code: `E_${SECRET}` }, { code: 'ECONNRESET', name: big }, Object.assign(new Error('boom'), { code: 42 }),
     new EventEmitter(), { once: 'not a function' }, { once: throwing, prependOnceListener: throwing },
+    { origin: 42 }, { origin: null }, { origin: 'not a url' }, { origin: 'ftp://files.example:21' },
+    { origin: `http://user:${SECRET}@secret.example:8080/path?token=${SECRET}`, method: 'GET' },
+    { origin: new URL(`https://user:${SECRET}@url.example/p?q=1`), upgrade: 'websocket' },
+    { protocol: 'https:', host: 'params.example:8443', version: 'h2' }, { protocol: 'http:', host: 42 }, { protocol: 5, host: 'x' },
   ];
 }
 
@@ -118,16 +121,6 @@ async function recordRealPayloads(): Promise<Array<[channel: string, payload: ob
   return recorded;
 }
 
-/** `/metrics` read with node:http, which undici's channels do not see. */
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
-
 const LABEL_VALUE = /^[a-z0-9._:-]{1,253}$|^_other$/;
 
 it('survives mutated real payloads on every channel, keeps labels clean, and counts real traffic after it exactly', async () => {
@@ -161,6 +154,40 @@ it('survives mutated real payloads on every channel, keeps labels clean, and cou
   }
   for (const match of exposition.matchAll(/error_type="([^"]*)"/g)) assert.match(match[1]!, /^([A-Z][A-Z0-9_]{1,63}|[A-Z][A-Za-z0-9]{1,63}|unknown|_other)$/);
 
+  await assertRealTrafficCountedExactly();
+});
+
+it('survives payloads made of nothing real: random fields, and whole made-up lifecycles', async () => {
+  const values = hostileValues();
+  const next = random(SEED + 1);
+  const pick = () => values[Math.floor(next() * values.length)];
+  const fields = ['request', 'socket', 'connectParams', 'connector', 'error', 'response', 'trailers', 'headers'];
+  for (const name of CHANNELS) {
+    for (let i = 0; i < 2000; i++) {
+      const message: Record<string, unknown> = {};
+      for (const field of fields) if (next() < 0.5) message[field] = pick();
+      diagnosticsChannel.channel(name).publish(message);
+    }
+  }
+  for (let i = 0; i < 500; i++) {
+    const request = { origin: pick(), method: pick(), upgrade: pick() };
+    const socket = next() < 0.5 ? new EventEmitter() : pick();
+    for (const name of CHANNELS) {
+      diagnosticsChannel.channel(name).publish({ request, socket, connectParams: pick(), connector: pick(), error: pick() });
+    }
+  }
+  await sleep(10);
+  assert.deepEqual(uncaught, [], `nothing escaped (seed ${SEED + 1})`);
+  assert.ok(warnings.length <= 1, 'at most one warning for all of it');
+  for (const entry of agent.snapshot()) {
+    assert.match(entry.origin, /^(https?:\/\/([a-z0-9_.-]{1,253}|\[[0-9a-f:.]+\]):\d{1,5}|_other)$/, 'only scheme, host and port reach a label');
+    assert.ok(entry.activeRequests >= 0);
+  }
+  await assertRealTrafficCountedExactly();
+});
+
+/** Five requests to a fresh server, counted exactly. */
+async function assertRealTrafficCountedExactly(): Promise<void> {
   const client = clients().find((c) => c.name === 'undici 8 request()')!;
   const server = await startServer();
   for (let i = 0; i < 5; i++) {
@@ -169,4 +196,4 @@ it('survives mutated real payloads on every channel, keeps labels clean, and cou
   }
   await eventually(() => assertMatchesServer(agent, server));
   await client.close();
-});
+}

@@ -3,23 +3,14 @@
 // figure on one /metrics: no crash, no port clash, no double count, and what a worker counted
 // stays counted after it ended.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { describe, it } from 'node:test';
+import { scrape } from './helpers/agent.ts';
 import { fixture, runApp, type AppRun } from './helpers/processes.ts';
 import { closedPort, eventually, startServer, type TestServer } from './helpers/servers.ts';
 
 const app = fixture('workers-app.mjs');
 const WORKERS = 2;
 const REQUESTS = 5;
-
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 /** The sum of a metric's samples for the server's origin whose labels include `labels`. */
 function sample(exposition: string, name: string, server: TestServer, labels: Record<string, string> = {}): number {
