@@ -1,13 +1,19 @@
+import cluster from 'node:cluster';
+import { performance } from 'node:perf_hooks';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resolveOptions } from './config.js';
 import { MeterBridge } from './export/meter-bridge.js';
 import { PoolscopeMetricProducer } from './export/metric-producer.js';
 import { createReaders } from './export/readers.js';
 import { buildResource } from './export/resource.js';
+import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
+import { readingsOf } from './peers/readings.js';
 import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
 import { GlobalDispatcherWatch } from './tap/global-dispatcher.js';
 import { UndiciTap } from './tap/undici-tap.js';
+import { silence } from './warn.js';
 import type { BucketHistogram } from './state/histogram.js';
 import { PHASES } from './state/origin-stats.js';
 import type { DurationSummary, OriginSnapshot, PoolscopeAgent, PoolscopeOptions } from './types.js';
@@ -19,12 +25,30 @@ import type { DurationSummary, OriginSnapshot, PoolscopeAgent, PoolscopeOptions 
 const RUNNING = Symbol.for('poolscope.agent');
 type WithAgent = typeof globalThis & { [RUNNING]?: Promise<PoolscopeAgent> };
 
+/**
+ * What this thread does with its figures: export them (adding up those of the threads and
+ * processes that report to it), or report them to the thread that exports.
+ */
+export type Role = 'export' | 'report-to-main-thread' | 'report-to-cluster-primary';
+
 /** Subscribes to undici's channels and starts exporting; a second call returns the running agent. */
 export function start(options?: PoolscopeOptions): Promise<PoolscopeAgent> {
+  return startAs('export', options);
+}
+
+/**
+ * The preload's start: in a worker thread or a `node:cluster` worker the agent reports to the
+ * main thread or the primary, which export every thread's and process's figures on one endpoint.
+ */
+export function startFromPreload(): Promise<PoolscopeAgent> {
+  return startAs(!isMainThread ? 'report-to-main-thread' : cluster.isWorker ? 'report-to-cluster-primary' : 'export');
+}
+
+function startAs(role: Role, options?: PoolscopeOptions): Promise<PoolscopeAgent> {
   const global = globalThis as WithAgent;
   const running = global[RUNNING];
   if (running !== undefined) return running;
-  const starting = launch(options, () => {
+  const starting = launch(role, options, () => {
     if (global[RUNNING] === starting) delete global[RUNNING];
   });
   global[RUNNING] = starting;
@@ -34,7 +58,9 @@ export function start(options?: PoolscopeOptions): Promise<PoolscopeAgent> {
   return starting;
 }
 
-async function launch(options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
+async function launch(role: Role, options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
+  // The thread that exports reads the same environment and says what is wrong with it, once.
+  if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);
   const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis);
   const tap = new UndiciTap(registry);
@@ -42,16 +68,29 @@ async function launch(options: PoolscopeOptions | undefined, forget: () => void)
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();
 
+  const local = () => readingsOf(registry, performance.now());
+  // Threads and processes that report here: the main thread of every process adds up its
+  // worker threads, and a cluster primary its workers.
+  const peers = isMainThread ? new PeerAggregator(resolved.maxOrigins) : undefined;
+  const gather = () => peers?.gather(local()) ?? Promise.resolve(local());
+
   let closeExport: () => Promise<void>;
   let metricsUrl: string | undefined;
-  if (resolved.meterProvider !== undefined) {
+  if (role === 'report-to-main-thread') {
+    const reporter = new ThreadReporter(threadId, local);
+    closeExport = async () => reporter.close();
+  } else if (role === 'report-to-cluster-primary') {
+    const reporter = new ClusterReporter(gather);
+    closeExport = () => reporter.close();
+  } else if (resolved.meterProvider !== undefined) {
     const bridge = new MeterBridge(resolved.meterProvider, registry);
     closeExport = async () => bridge.shutdown();
   } else {
-    const readers = await createReaders(resolved, new PoolscopeMetricProducer(registry));
+    const readers = await createReaders(resolved, new PoolscopeMetricProducer(gather));
     const provider = new MeterProvider({ resource: buildResource(resolved.serviceName), readers: readers.readers });
     metricsUrl = readers.metricsUrl;
     closeExport = async () => {
+      readers.ending();
       await Promise.allSettled([provider.shutdown(), readers.close()]);
     };
   }
@@ -65,7 +104,11 @@ async function launch(options: PoolscopeOptions | undefined, forget: () => void)
         tap.disable();
         globalDispatcher?.disable();
         forget();
-        await closeExport();
+        try {
+          await closeExport();
+        } finally {
+          peers?.close();
+        }
       })();
       return stopping;
     },

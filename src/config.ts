@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { MeterProvider } from '@opentelemetry/api';
 import type { ExporterName, PoolscopeOptions } from './types.js';
 import { warnOnce } from './warn.js';
@@ -29,6 +30,12 @@ export const ENVIRONMENT: Readonly<Record<Setting, string>> = {
   churnWindowMillis: 'POOLSCOPE_CHURN_WINDOW_MILLIS',
   instrumentGlobalDispatcher: 'POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER',
 };
+
+/**
+ * How long the end of the app (a signal, `beforeExit`) may wait for the last export, and so the
+ * longest an OTLP export may take unless `OTEL_EXPORTER_OTLP_TIMEOUT` says otherwise.
+ */
+export const EXIT_BOUND_MILLIS = 2_000;
 
 export const DEFAULTS = {
   exporters: ['prometheus'] as readonly ExporterName[],
@@ -91,6 +98,18 @@ function flag(setting: Given | undefined, fallback: boolean): boolean {
   return fallback;
 }
 
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An interface to listen on: an IP address or a host name, nothing that would need guessing. */
+function listenHost(setting: Given | undefined): string | undefined {
+  if (setting === undefined) return undefined;
+  const { value } = setting;
+  const host = typeof value === 'string' ? value.trim() : value;
+  if (typeof host === 'string' && (isIP(host) !== 0 || (host.length <= 253 && HOST_NAME.test(host)))) return host;
+  invalid(setting, 'an IP address or a host name', 'all interfaces');
+  return undefined;
+}
+
 function text(setting: Given | undefined): string | undefined {
   if (setting === undefined) return undefined;
   if (typeof setting.value === 'string' && setting.value.trim() !== '') return setting.value.trim();
@@ -102,7 +121,7 @@ function text(setting: Given | undefined): string | undefined {
 export function resolveOptions(options: PoolscopeOptions = {}, env: Env = process.env): ResolvedOptions {
   return {
     exporters: exporterList(given(options, env, 'exporters')),
-    host: text(given(options, env, 'host')),
+    host: listenHost(given(options, env, 'host')),
     port: integer(given(options, env, 'port'), 0, 65535, DEFAULTS.port),
     maxOrigins: integer(given(options, env, 'maxOrigins'), 1, 100_000, DEFAULTS.maxOrigins),
     exportIntervalMillis: integer(given(options, env, 'exportIntervalMillis'), 100, 86_400_000, DEFAULTS.exportIntervalMillis),

@@ -2,12 +2,11 @@
  * `node --import poolscope/register app.js`: starts poolscope from the environment. Nothing
  * here may throw into the app or change how it exits.
  */
-import { start } from './agent.js';
+import { isMainThread } from 'node:worker_threads';
+import { startFromPreload } from './agent.js';
 import type { PoolscopeAgent } from './types.js';
+import { EXIT_BOUND_MILLIS } from './config.js';
 import { warnOnce } from './warn.js';
-
-/** How long a signal or the end of the app may wait for the last export. */
-const SHUTDOWN_TIMEOUT_MS = 2_000;
 
 function shutdownWithin(agent: PoolscopeAgent, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -23,7 +22,7 @@ function onSignal(agent: PoolscopeAgent, signal: 'SIGTERM' | 'SIGINT'): void {
     // With no handler of the app's, Node's default is to die by the signal: do so once
     // the last export is out, so the exit status is what it would have been.
     const appHandles = process.listenerCount(signal) > 0;
-    void shutdownWithin(agent, SHUTDOWN_TIMEOUT_MS).then(() => {
+    void shutdownWithin(agent, EXIT_BOUND_MILLIS).then(() => {
       if (!appHandles) process.kill(process.pid, signal);
     });
   };
@@ -31,10 +30,16 @@ function onSignal(agent: PoolscopeAgent, signal: 'SIGTERM' | 'SIGINT'): void {
 }
 
 try {
-  const agent = await start();
-  process.once('beforeExit', () => void shutdownWithin(agent, SHUTDOWN_TIMEOUT_MS));
-  onSignal(agent, 'SIGTERM');
-  onSignal(agent, 'SIGINT');
+  const agent = await startFromPreload();
+  process.once('beforeExit', () => void shutdownWithin(agent, EXIT_BOUND_MILLIS));
+  if (isMainThread) {
+    onSignal(agent, 'SIGTERM');
+    onSignal(agent, 'SIGINT');
+  } else {
+    // A worker thread gets no signals, and may end without `beforeExit` (process.exit()): its
+    // last figures go to the main thread synchronously, from `exit`.
+    process.once('exit', () => void agent.shutdown());
+  }
 } catch (error) {
   warnOnce('POOLSCOPE_NOT_STARTED', `poolscope did not start (${String(error)}); the app runs without it.`);
 }

@@ -1,12 +1,11 @@
 // HTTP/2 carries many requests on one socket: the agent must see one connection of protocol
 // `2` and as many concurrent streams on it as the server saw, and export that as streams.peak.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { start, type PoolscopeAgent } from 'poolscope';
-import { figuresFor } from './helpers/agent.ts';
+import { figuresFor, scrape } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
 import { testCertificate, type TestServer } from './helpers/servers.ts';
 
@@ -63,16 +62,6 @@ async function startH2Server(t: TestContext): Promise<TestServer & { h2: H2Truth
     origin: `https://127.0.0.1:${port}`, port, h2, close,
     truth: { connections: 0, tlsHandshakes: 0, requests: 0, connectionsWithRequests: 0, open: 0 },
   };
-}
-
-/** `/metrics` read with node:http, which undici's channels do not see. */
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
 }
 
 function streamsPeakLine(exposition: string, port: number): string | undefined {

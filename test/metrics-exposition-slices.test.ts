@@ -5,12 +5,17 @@ import { it } from 'node:test';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { writeExposition } from '../dist/export/exposition.js';
 import { PoolscopeMetricProducer } from '../dist/export/metric-producer.js';
+import { readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 
 const serializers = {
   first: new PrometheusSerializer(undefined, false, undefined, false, false),
   rest: new PrometheusSerializer(undefined, false, undefined, true, false),
 };
+
+function producerOf(registry: OriginRegistry): PoolscopeMetricProducer {
+  return new PoolscopeMetricProducer(async () => readingsOf(registry, performance.now()));
+}
 
 /** A registry whose every origin has requests, sockets open and closed, and histogram samples. */
 function populated(origins: number, maxOrigins: number): OriginRegistry {
@@ -34,7 +39,7 @@ function populated(origins: number, maxOrigins: number): OriginRegistry {
 }
 
 async function sliced(registry: OriginRegistry): Promise<{ text: string; turns: number }> {
-  const { resourceMetrics } = await new PoolscopeMetricProducer(registry).collect();
+  const { resourceMetrics } = await producerOf(registry).collect();
   let turns = 0;
   let counting = true;
   const count = (): void => {
@@ -54,7 +59,7 @@ async function sliced(registry: OriginRegistry): Promise<{ text: string; turns: 
 // A collection takes the peaks it reports: each side reads a registry of its own, built alike.
 
 it('writes what the serializer writes in one call, letting the event loop run in between', async () => {
-  const { resourceMetrics } = await new PoolscopeMetricProducer(populated(60, 50)).collect();
+  const { resourceMetrics } = await producerOf(populated(60, 50)).collect();
   const whole = serializers.first.serialize(resourceMetrics);
   const { text, turns } = await sliced(populated(60, 50));
   assert.equal(text, whole);
@@ -64,14 +69,14 @@ it('writes what the serializer writes in one call, letting the event loop run in
 
 it('writes a small exposition in one piece, and an empty one as the serializer does', async () => {
   for (const build of [() => populated(1, 10), () => new OriginRegistry(10, 60_000)]) {
-    const { resourceMetrics } = await new PoolscopeMetricProducer(build()).collect();
+    const { resourceMetrics } = await producerOf(build()).collect();
     const whole = serializers.first.serialize(resourceMetrics);
     assert.equal((await sliced(build())).text, whole);
   }
 });
 
 it('stops writing once the scraper is gone', async () => {
-  const { resourceMetrics } = await new PoolscopeMetricProducer(populated(40, 50)).collect();
+  const { resourceMetrics } = await producerOf(populated(40, 50)).collect();
   let writes = 0;
   await writeExposition(resourceMetrics, serializers, () => {
     writes++;

@@ -12,6 +12,10 @@ describe('origins', () => {
     assert.equal(parseOrigin('ftp://files.example'), undefined);
     assert.equal(parseOrigin('not an origin'), undefined);
     assert.equal(parseOrigin(`http://${'a'.repeat(5000)}.example`), undefined);
+    // Hosts URLs accept but no resolver answers never become a label.
+    for (const host of ['a"b', 'a{b}', `${'a.'.repeat(130)}example`]) assert.equal(parseOrigin(`http://${host}/`), undefined, host);
+    assert.equal(parseOrigin('http://bücher.example')?.host, 'xn--bcher-kva.example');
+    assert.equal(parseOrigin('http://svc_a.internal:81')?.host, 'svc_a.internal');
   });
 
   it('finds every spelling of an origin in one record and folds origins past maxOrigins into _other', () => {

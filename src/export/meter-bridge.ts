@@ -31,7 +31,7 @@ export class MeterBridge {
       }
     }
     this.#callback = (result) => {
-      readValues(registry.all(), performance.now(), (metric, value, attributes) => {
+      readValues(registry, performance.now(), (metric, value, attributes) => {
         result.observe(this.#observables.get(metric)!, value, attributes);
       });
     };

@@ -1,14 +1,17 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MetricProducer, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { ResolvedOptions } from '../config.js';
 import { warnOnce } from '../warn.js';
 import { writeExposition, type Serializers } from './exposition.js';
+import { otlpExporter } from './otlp.js';
 
 /** The readers that carry poolscope's metrics out, and what must be closed with them. */
 export interface Readers {
   readonly readers: MetricReader[];
   readonly metricsUrl: string | undefined;
+  /** The app is ending: the next exports are the last. */
+  ending(): void;
   close(): Promise<void>;
 }
 
@@ -18,6 +21,7 @@ export interface Readers {
  */
 export async function createReaders(options: ResolvedOptions, producer: MetricProducer): Promise<Readers> {
   const readers: MetricReader[] = [];
+  const lastExports: Array<{ ending(): void }> = [];
   let server: Server | undefined;
   let metricsUrl: string | undefined;
   for (const name of options.exporters) {
@@ -27,8 +31,13 @@ export async function createReaders(options: ResolvedOptions, producer: MetricPr
         if (prometheus === undefined) continue;
         ({ server, metricsUrl } = prometheus);
         readers.push(prometheus.reader);
+      } else if (name === 'otlp') {
+        const exporter = await otlpExporter();
+        lastExports.push(exporter);
+        readers.push(await periodicReader(exporter, options, producer));
       } else {
-        readers.push(await periodicReader(name, options, producer));
+        const { ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
+        readers.push(await periodicReader(new ConsoleMetricExporter(), options, producer));
       }
     } catch (error) {
       warnOnce('POOLSCOPE_EXPORTER_FAILED',
@@ -38,6 +47,9 @@ export async function createReaders(options: ResolvedOptions, producer: MetricPr
   return {
     readers,
     metricsUrl,
+    ending: () => {
+      for (const exporter of lastExports) exporter.ending();
+    },
     close: () => new Promise<void>((resolve) => {
       if (server === undefined || !server.listening) return resolve();
       server.close(() => resolve());
@@ -76,9 +88,12 @@ async function servePrometheus(options: ResolvedOptions, producer: MetricProduce
     });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
+    const fix = code === 'EADDRINUSE' || code === 'EACCES'
+      ? 'Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port.'
+      : 'Set OTEL_EXPORTER_PROMETHEUS_HOST to an address of this machine.';
     warnOnce('POOLSCOPE_LISTEN_FAILED',
       `poolscope: cannot serve /metrics on ${where} (${typeof code === 'string' ? code : String(error)}); ` +
-      'the app runs on without the endpoint. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port.');
+      `the app runs on without the endpoint. ${fix}`);
     return undefined;
   }
   // Once listening, a server error (a broken scrape connection) must not become the app's crash.
@@ -105,25 +120,12 @@ function serveMetrics(reader: MetricReader, serializers: Serializers, response: 
     .then(() => response.end(), (error: unknown) => response.end(`# failed to export metrics: ${String(error)}`));
 }
 
-async function periodicReader(name: 'otlp' | 'console', options: ResolvedOptions, producer: MetricProducer): Promise<MetricReader> {
-  const { PeriodicExportingMetricReader, ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
-  const exporter = name === 'console' ? new ConsoleMetricExporter() : await otlpExporter();
+async function periodicReader(exporter: PushMetricExporter, options: ResolvedOptions, producer: MetricProducer): Promise<MetricReader> {
+  const { PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   return new PeriodicExportingMetricReader({
     exporter,
     exportIntervalMillis: options.exportIntervalMillis,
     exportTimeoutMillis: Math.min(30_000, options.exportIntervalMillis),
     metricProducers: [producer],
   });
-}
-
-/** The OTLP exporter for the protocol the standard variables ask for; it reads its other variables itself. */
-async function otlpExporter() {
-  const protocol = (process.env.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
-  if (protocol === 'http/json') return new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter();
-  if (protocol !== 'http/protobuf') {
-    warnOnce('POOLSCOPE_INVALID_SETTING',
-      `poolscope: OTLP protocol ${JSON.stringify(protocol)} is not supported; it accepts http/protobuf or http/json. Using http/protobuf.`,
-      'setting:OTEL_EXPORTER_OTLP_PROTOCOL');
-  }
-  return new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter();
 }

@@ -1,8 +1,10 @@
+import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { MetricKey } from './catalog.js';
 
-export type ValueReading = (metric: MetricKey, value: number, attributes: Attributes) => void;
+/** `weight`, for ratios only: the requests the ratio was taken over. */
+export type ValueReading = (metric: MetricKey, value: number, attributes: Attributes, weight?: number) => void;
 export type HistogramReading = (metric: MetricKey, histogram: BucketHistogram, attributes: Attributes) => void;
 
 /**
@@ -10,8 +12,8 @@ export type HistogramReading = (metric: MetricKey, histogram: BucketHistogram, a
  * both connection states of every protocol version seen, are always read, as 0 if need be, so
  * ratios never go empty.
  */
-export function readValues(origins: Iterable<OriginStats>, nowMs: number, read: ValueReading): void {
-  for (const origin of origins) {
+export function readValues(registry: OriginRegistry, nowMs: number, read: ValueReading): void {
+  for (const origin of registry.all()) {
     const [newAttributes, reusedAttributes] = origin.reusedAttributes;
     read('requests', origin.requestsNew, newAttributes);
     read('requests', origin.requestsReused, reusedAttributes);
@@ -31,8 +33,8 @@ export function readValues(origins: Iterable<OriginStats>, nowMs: number, read: 
     read('pools', origin.openPerPool.size, origin.attributes);
     read('poolsCreated', origin.poolsCreated, origin.attributes);
     read('savedTime', origin.savedSeconds, origin.attributes);
-    const ratio = origin.reuseRatio(nowMs);
-    if (ratio === ratio) read('reuseRatio', ratio, origin.attributes);
+    const { reused, all } = origin.reuseWindow(nowMs);
+    if (all > 0) read('reuseRatio', reused / all, origin.attributes, all);
   }
 }
 

@@ -4,6 +4,12 @@ import { OTHER_ORIGIN } from '../metrics/catalog.js';
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'http:': 80, 'https:': 443 };
 /** Longest origin string looked at; anything longer is not an origin an app dials. */
 const MAX_ORIGIN_LENGTH = 2048;
+/**
+ * What a host can be once URL parsing has lower-cased and punycoded it: a DNS name of at most
+ * 253 characters (underscores allowed, as internal names use them), an IPv4 address, or an IPv6 one in brackets. URLs accept
+ * more (`a"b`, `{x}`), which no resolver answers and no label should carry.
+ */
+const HOST = /^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])$/;
 
 /**
  * Reduces whatever undici calls an origin (`'https://user:pw@api.example.com/'`, a URL object,
@@ -15,7 +21,7 @@ export function parseOrigin(raw: string): OriginIdentity | undefined {
   const url = URL.parse(raw);
   if (url === null) return undefined;
   const defaultPort = DEFAULT_PORTS[url.protocol];
-  if (defaultPort === undefined || url.hostname === '') return undefined;
+  if (defaultPort === undefined || url.hostname.length > 255 || !HOST.test(url.hostname)) return undefined;
   const port = url.port === '' ? defaultPort : Number(url.port);
   const scheme = url.protocol.slice(0, -1);
   // The label carries an IPv6 address without the brackets URLs put around it.

@@ -265,6 +265,12 @@ export class OriginStats {
 
   /** Reused / all requests over the last 60 s, or NaN when there was none. */
   reuseRatio(nowMs: number): number {
+    const { reused, all } = this.reuseWindow(nowMs);
+    return all === 0 ? NaN : reused / all;
+  }
+
+  /** Reused and all requests over the last 60 s. */
+  reuseWindow(nowMs: number): { reused: number; all: number } {
     const oldest = Math.floor(nowMs / WINDOW_SLOT_MS) - WINDOW_SLOTS + 1;
     let all = 0;
     let reused = 0;
@@ -274,7 +280,7 @@ export class OriginStats {
         reused += this.#windowReused[i]!;
       }
     }
-    return all === 0 ? NaN : reused / all;
+    return { reused, all };
   }
 
   #protocol(version: string): ProtocolConnections {

@@ -45,11 +45,20 @@ interface UndiciRequest {
   readonly upgrade?: unknown;
 }
 interface SocketMessage { readonly socket?: unknown }
-interface Listenable { once(event: string, listener: (this: object) => void): unknown }
+interface Listenable {
+  once(event: string, listener: (this: object) => void): unknown;
+  prependOnceListener?(event: string, listener: (this: object) => void): unknown;
+}
 
 /** Connection attempts remembered per connector before the oldest are dropped. */
 const MAX_PENDING_ATTEMPTS = 64;
-const ERROR_TYPE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/**
+ * What an error code or class name looks like (`ECONNREFUSED`, `UND_ERR_CONNECT_TIMEOUT`,
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`; `ConnectTimeoutError`): anything else, which a custom connector
+ * could fill with anything, never becomes a label.
+ */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
+const ERROR_NAME = /^[A-Z][A-Za-z0-9]{1,63}$/;
 /** Stands in for a connector that is not an object, so attempts still pair up. */
 const ANONYMOUS_CONNECTOR = {};
 
@@ -283,8 +292,12 @@ export class UndiciTap {
     setupSeconds: number, now: number,
   ): Connection | undefined {
     if (typeof (socket as Partial<Listenable>).once !== 'function') return undefined;
-    // The listener first: if the socket refuses it, nothing was recorded.
-    (socket as Listenable).once('close', this.#onSocketClose);
+    // The listener first: if the socket refuses it, nothing was recorded. Ahead of undici's own:
+    // undici fails the requests in flight from its close listener, and a socket that closed
+    // under a request (reset, timeout) must be seen closing `active`.
+    const listenable = socket as Listenable;
+    if (typeof listenable.prependOnceListener === 'function') listenable.prependOnceListener('close', this.#onSocketClose);
+    else listenable.once('close', this.#onSocketClose);
     const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
     this.#sockets.set(socket, connection);
     return connection;
@@ -328,8 +341,8 @@ function versionOf(socket: object): string {
 function errorType(error: ConnectMessage['error']): string {
   if (!isObject(error)) return 'unknown';
   const { code, name } = error;
-  if (typeof code === 'string' && ERROR_TYPE.test(code)) return code;
-  if (typeof name === 'string' && ERROR_TYPE.test(name)) return name;
+  if (typeof code === 'string' && ERROR_CODE.test(code)) return code;
+  if (typeof name === 'string' && ERROR_NAME.test(name)) return name;
   return 'unknown';
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { start, type OriginSnapshot, type PoolscopeAgent } from 'poolscope';
 import type { TestServer } from './servers.ts';
 
@@ -31,4 +32,14 @@ export function assertMatchesServer(agent: PoolscopeAgent, server: TestServer, t
   assert.equal(figures.openConnections.idle, truth.open, 'idle sockets = sockets the server holds open');
   assert.equal(figures.connectionsClosed.active + figures.connectionsClosed.idle, figures.connectionsOpened - truth.open,
     'closed = opened - still open');
+}
+
+/** `/metrics` read with node:http, which undici's channels do not see. */
+export function scrape(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
+    }).on('error', reject);
+  });
 }

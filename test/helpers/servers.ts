@@ -37,6 +37,8 @@ export interface ServerOptions {
   /** Destroy a socket once it has been idle this long, without telling the client a keep-alive timeout. */
   closeIdleAfterMs?: number;
   handler?: Handler;
+  /** Takes over upgrade and CONNECT requests, which then count as requests too. */
+  tunnel?: (request: http.IncomingMessage, socket: Socket) => void;
 }
 
 /** Answers 200 with a short body once the request body has been read. */
@@ -52,6 +54,13 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
   const sockets = new Set<Socket>();
   const handler = options.handler ?? okHandler;
   const idleTimers = new WeakMap<Socket, NodeJS.Timeout>();
+  const countRequest = (socket: Socket): void => {
+    truth.requests++;
+    if (!withRequests.has(socket)) {
+      withRequests.add(socket);
+      truth.connectionsWithRequests++;
+    }
+  };
   const onRequest: Handler = (request, response) => {
     const { socket } = request;
     if (options.closeIdleAfterMs !== undefined) {
@@ -59,11 +68,7 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
       clearTimeout(idleTimers.get(socket));
       response.on('finish', () => idleTimers.set(socket, setTimeout(() => socket.destroy(), options.closeIdleAfterMs)));
     }
-    truth.requests++;
-    if (!withRequests.has(request.socket)) {
-      withRequests.add(request.socket);
-      truth.connectionsWithRequests++;
-    }
+    countRequest(socket);
     handler(request, response);
   };
   const server = options.tls
@@ -80,6 +85,15 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     });
   });
   server.on('secureConnection', () => truth.tlsHandshakes++);
+  const { tunnel } = options;
+  if (tunnel !== undefined) {
+    const onTunnel = (request: http.IncomingMessage, socket: Socket) => {
+      countRequest(socket);
+      tunnel(request, socket);
+    };
+    server.on('upgrade', onTunnel);
+    server.on('connect', onTunnel);
+  }
   server.on('tlsClientError', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -120,11 +134,11 @@ export async function closedPort(): Promise<number> {
 }
 
 /** Retries an assertion until it holds, for figures that settle when sockets finish closing. */
-export async function eventually(assertion: () => void, timeoutMs = 3000): Promise<void> {
+export async function eventually(assertion: () => void | Promise<void>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      assertion();
+      await assertion();
       return;
     } catch (error) {
       if (Date.now() > deadline) throw error;

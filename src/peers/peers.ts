@@ -1,0 +1,230 @@
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { BroadcastChannel, type Worker } from 'node:worker_threads';
+import { cumulativeOnly, mergeReadings, type Readings } from './readings.js';
+
+/**
+ * Every thread and every process counts its own traffic (undici's channels are per thread); the
+ * one that exports adds up the others at each collection:
+ * - worker threads answer their process's main thread on a BroadcastChannel;
+ * - `node:cluster` workers answer the primary over the cluster's IPC channel, with their own
+ *   threads' figures added.
+ * A peer that ended still counts: its counters and histograms stay in the sum, its gauges leave.
+ */
+const CHANNEL = 'poolscope:peers';
+/**
+ * Node hands IPC messages whose `cmd` starts with `NODE_` to `internalMessage` listeners, never
+ * to the app's `message` listeners, so the app never sees poolscope's messages.
+ */
+const CLUSTER_CMD = 'NODE_POOLSCOPE';
+/** How long a collection waits for peers; one that does not answer in time is not waited for again until it does. */
+const ANSWER_WITHIN_MS = 500;
+
+type PeerMessage =
+  | { readonly type: 'hello' }
+  | { readonly type: 'collect'; readonly id: number }
+  | { readonly type: 'readings'; readonly id: number; readonly readings: Readings; readonly final: boolean };
+
+interface Peer {
+  readings: Readings | undefined;
+  /** It ended (or said its last): its counters are folded into the retired sum at the next collection. */
+  ended: boolean;
+  /** It missed a collection: not waited for until it answers again. */
+  silent: boolean;
+  /** How to ask it; undefined for threads, which are asked all at once. */
+  readonly clusterWorker: ClusterWorker | undefined;
+}
+
+function isMessage(value: unknown): value is PeerMessage & { from?: unknown; cmd?: unknown } {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+/** Collects the figures of this process's worker threads and, in a cluster primary, of its workers. */
+export class PeerAggregator {
+  readonly #maxOrigins: number;
+  readonly #peers = new Map<string, Peer>();
+  /** What ended peers counted. */
+  #retired: Readings = { values: [], histograms: [] };
+  readonly #channel = new BroadcastChannel(CHANNEL);
+  #nextId = 0;
+  #answered: (() => void) | undefined;
+  #expected = new Set<string>();
+  #collecting = -1;
+  #round: Promise<void> | undefined;
+  readonly #onWorker = (message: unknown): void => {
+    const worker = (message as { worker?: Worker }).worker;
+    if (worker === undefined || typeof worker.once !== 'function') return;
+    const key = `thread:${worker.threadId}`;
+    worker.once('exit', () => this.#end(key));
+  };
+  readonly #onFork = (worker: ClusterWorker): void => {
+    const key = `cluster:${worker.id}`;
+    (worker.process as unknown as NodeJS.EventEmitter).on('internalMessage', (message: unknown) => {
+      if (isMessage(message) && message.cmd === CLUSTER_CMD) this.#receive(key, message, worker);
+    });
+  };
+  readonly #onClusterExit = (worker: ClusterWorker): void => this.#end(`cluster:${worker.id}`);
+
+  constructor(maxOrigins: number) {
+    this.#maxOrigins = maxOrigins;
+    this.#channel.unref();
+    this.#channel.onmessage = (event) => {
+      const { data } = event as MessageEvent;
+      if (isMessage(data) && typeof data.from === 'string') this.#receive(data.from, data, undefined);
+    };
+    diagnosticsChannel.subscribe('worker_threads', this.#onWorker);
+    if (cluster.isPrimary) {
+      cluster.on('fork', this.#onFork);
+      cluster.on('exit', this.#onClusterExit);
+    }
+  }
+
+  /** This thread's readings plus every peer's, merged. */
+  async gather(local: Readings): Promise<Readings> {
+    this.#retire();
+    // Two readers collecting at once (Prometheus and OTLP) share one round of questions.
+    this.#round ??= this.#ask().finally(() => {
+      this.#round = undefined;
+    });
+    await this.#round;
+    const all = [local];
+    if (this.#retired.values.length > 0 || this.#retired.histograms.length > 0) all.push(this.#retired);
+    for (const peer of this.#peers.values()) if (peer.readings !== undefined) all.push(peer.readings);
+    return all.length === 1 ? local : mergeReadings(all, this.#maxOrigins);
+  }
+
+  /** Asks every live peer for its readings, and waits for the answers or ANSWER_WITHIN_MS. */
+  async #ask(): Promise<void> {
+    const expected = new Set<string>();
+    for (const [key, peer] of this.#peers) if (!peer.ended && !peer.silent) expected.add(key);
+    if (expected.size === 0) return;
+    const id = ++this.#nextId;
+    this.#collecting = id;
+    this.#expected = expected;
+    const answered = new Promise<void>((resolve) => {
+      this.#answered = resolve;
+      setTimeout(resolve, ANSWER_WITHIN_MS).unref();
+    });
+    this.#channel.postMessage({ type: 'collect', id });
+    for (const key of expected) {
+      const worker = this.#peers.get(key)?.clusterWorker;
+      if (worker !== undefined) sendQuietly(worker, { cmd: CLUSTER_CMD, type: 'collect', id });
+    }
+    await answered;
+    for (const key of this.#expected) {
+      const peer = this.#peers.get(key);
+      if (peer !== undefined) peer.silent = true;
+    }
+    this.#collecting = -1;
+    this.#answered = undefined;
+  }
+
+  close(): void {
+    this.#channel.close();
+    diagnosticsChannel.unsubscribe('worker_threads', this.#onWorker);
+    if (cluster.isPrimary) {
+      cluster.off('fork', this.#onFork);
+      cluster.off('exit', this.#onClusterExit);
+    }
+  }
+
+  #receive(key: string, message: PeerMessage, clusterWorker: ClusterWorker | undefined): void {
+    let peer = this.#peers.get(key);
+    if (peer === undefined) {
+      if (message.type === 'collect') return;
+      peer = { readings: undefined, ended: false, silent: false, clusterWorker };
+      this.#peers.set(key, peer);
+    }
+    if (message.type !== 'readings') return;
+    peer.readings = message.readings;
+    peer.silent = false;
+    if (message.final) peer.ended = true;
+    if (message.id === this.#collecting && this.#expected.delete(key) && this.#expected.size === 0) this.#answered?.();
+  }
+
+  #end(key: string): void {
+    const peer = this.#peers.get(key);
+    if (peer !== undefined) peer.ended = true;
+  }
+
+  /** Folds ended peers into one sum, so that peers that come and go cost no memory each. */
+  #retire(): void {
+    const ended: Readings[] = [];
+    for (const [key, peer] of this.#peers) {
+      if (!peer.ended) continue;
+      if (peer.readings !== undefined) ended.push(cumulativeOnly(peer.readings));
+      this.#peers.delete(key);
+    }
+    if (ended.length > 0) this.#retired = cumulativeOnly(mergeReadings([this.#retired, ...ended], this.#maxOrigins));
+  }
+}
+
+/** A worker thread's side: answers its main thread with its readings, and says its last ones when it ends. */
+export class ThreadReporter {
+  readonly #channel = new BroadcastChannel(CHANNEL);
+  readonly #from: string;
+  readonly #read: () => Readings;
+  #closed = false;
+
+  constructor(threadId: number, read: () => Readings) {
+    this.#from = `thread:${threadId}`;
+    this.#read = read;
+    this.#channel.unref();
+    this.#channel.onmessage = (event) => {
+      const { data } = event as MessageEvent;
+      if (isMessage(data) && data.type === 'collect' && data.from === undefined) this.#send(data.id, false);
+    };
+    this.#channel.postMessage({ type: 'hello', from: this.#from });
+  }
+
+  /** Sends the last readings; synchronous, so it can run in the thread's `exit` event. */
+  close(): void {
+    if (this.#closed) return;
+    this.#send(-1, true);
+    this.#closed = true;
+    this.#channel.close();
+  }
+
+  #send(id: number, final: boolean): void {
+    if (this.#closed) return;
+    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings: this.#read(), final });
+  }
+}
+
+/** A cluster worker's side: answers the primary with its readings and its threads', and its last ones when it ends. */
+export class ClusterReporter {
+  readonly #gather: () => Promise<Readings>;
+  readonly #onMessage = (message: unknown): void => {
+    if (!isMessage(message) || message.cmd !== CLUSTER_CMD || message.type !== 'collect') return;
+    const { id } = message;
+    void this.#gather().then((readings) => sendQuietly(process, { cmd: CLUSTER_CMD, type: 'readings', id, readings, final: false }), () => {});
+  };
+  #closed = false;
+
+  constructor(gather: () => Promise<Readings>) {
+    this.#gather = gather;
+    (process as NodeJS.EventEmitter).on('internalMessage', this.#onMessage);
+    sendQuietly(process, { cmd: CLUSTER_CMD, type: 'hello' });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    (process as NodeJS.EventEmitter).off('internalMessage', this.#onMessage);
+    const readings = await this.#gather();
+    await new Promise<void>((resolve) => sendQuietly(process, { cmd: CLUSTER_CMD, type: 'readings', id: -1, readings, final: true }, resolve));
+  }
+}
+
+interface Sender { send?: unknown; connected?: unknown }
+
+/** IPC send that never throws: a primary or worker that is gone is nobody to tell. */
+function sendQuietly(target: object, message: unknown, done: () => void = () => {}): void {
+  try {
+    const { send, connected } = target as Sender;
+    if (typeof send !== 'function' || connected === false) return done();
+    Reflect.apply(send, target, [message, () => done()]);
+  } catch {
+    done();
+  }
+}

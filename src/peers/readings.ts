@@ -1,0 +1,130 @@
+import {
+  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, OTHER_ORIGIN, type MetricKey,
+} from '../metrics/catalog.js';
+import { readHistograms, readValues } from '../metrics/readings.js';
+import type { OriginRegistry } from '../state/origin-registry.js';
+import type { Attributes } from '../state/origin-stats.js';
+
+/** One counter or gauge value. `weight`: the requests a ratio was taken over, to merge ratios. */
+export interface ValueReading {
+  readonly metric: MetricKey;
+  readonly attributes: Attributes;
+  readonly value: number;
+  readonly weight: number;
+}
+
+/** One histogram; `min` and `max` are 0 while `count` is 0, so a reading survives JSON. */
+export interface HistogramReading {
+  readonly metric: MetricKey;
+  readonly attributes: Attributes;
+  readonly counts: readonly number[];
+  readonly count: number;
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * Every figure of one thread at one collection, as plain data: what a worker thread or a
+ * cluster worker hands to the thread that exports, through structured clone or JSON.
+ */
+export interface Readings {
+  readonly values: ValueReading[];
+  readonly histograms: HistogramReading[];
+}
+
+export function readingsOf(registry: OriginRegistry, nowMs: number): Readings {
+  const values: ValueReading[] = [];
+  readValues(registry, nowMs, (metric, value, attributes, weight = 0) => values.push({ metric, attributes, value, weight }));
+  const histograms: HistogramReading[] = [];
+  for (const origin of registry.all()) {
+    readHistograms(origin, (metric, histogram, attributes) => {
+      const empty = histogram.count === 0;
+      histograms.push({
+        metric, attributes, counts: Array.from(histogram.counts), count: histogram.count, sum: histogram.sum,
+        min: empty ? 0 : histogram.min, max: empty ? 0 : histogram.max,
+      });
+    });
+  }
+  return { values, histograms };
+}
+
+/** Gauges whose merge is the largest value: the most streams on any one socket. */
+const MERGED_BY_MAX: ReadonlySet<MetricKey> = new Set(['streamsPeak']);
+/** Gauges merged as a ratio, weighted by the requests each was taken over. */
+const MERGED_AS_RATIO: ReadonlySet<MetricKey> = new Set(['reuseRatio']);
+const ORIGIN_KEYS: ReadonlySet<string> = new Set([ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME]);
+
+/**
+ * Adds up the readings of several threads or processes: counters, up-down counters, histograms
+ * and most gauges add; `streams.peak` takes the largest, `reuse_ratio` the ratio over all their
+ * requests. The first `maxOrigins` origins met keep their own series, the rest fold into
+ * `_other`, as within one thread. (`active_requests.peak` adds each one's peak: an upper bound.)
+ */
+export function mergeReadings(all: readonly Readings[], maxOrigins: number): Readings {
+  const origins = new Set<string>();
+  const fold = (attributes: Attributes): Attributes => {
+    const address = attributes[ATTR_SERVER_ADDRESS];
+    if (address === OTHER_ORIGIN) return attributes;
+    const origin = `${String(attributes[ATTR_URL_SCHEME])}://${String(address)}:${String(attributes[ATTR_SERVER_PORT])}`;
+    if (origins.has(origin)) return attributes;
+    if (origins.size < maxOrigins) {
+      origins.add(origin);
+      return attributes;
+    }
+    const folded: Record<string, string | number | boolean> = { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN };
+    for (const [key, value] of Object.entries(attributes)) if (!ORIGIN_KEYS.has(key)) folded[key] = value;
+    return folded;
+  };
+
+  const values = new Map<string, { metric: MetricKey; attributes: Attributes; value: number; weight: number }>();
+  const histograms = new Map<string, { metric: MetricKey; attributes: Attributes; counts: number[]; count: number; sum: number; min: number; max: number }>();
+  for (const readings of all) {
+    for (const reading of readings.values) {
+      const attributes = fold(reading.attributes);
+      const key = keyOf(reading.metric, attributes);
+      const known = values.get(key);
+      if (known === undefined) {
+        values.set(key, { ...reading, attributes });
+      } else if (MERGED_BY_MAX.has(reading.metric)) {
+        known.value = Math.max(known.value, reading.value);
+      } else if (MERGED_AS_RATIO.has(reading.metric)) {
+        const weight = known.weight + reading.weight;
+        known.value = weight === 0 ? 0 : (known.value * known.weight + reading.value * reading.weight) / weight;
+        known.weight = weight;
+      } else {
+        known.value += reading.value;
+      }
+    }
+    for (const reading of readings.histograms) {
+      const attributes = fold(reading.attributes);
+      const key = keyOf(reading.metric, attributes);
+      const known = histograms.get(key);
+      if (known === undefined) {
+        histograms.set(key, { ...reading, attributes, counts: [...reading.counts] });
+        continue;
+      }
+      if (reading.count > 0) {
+        known.min = known.count === 0 ? reading.min : Math.min(known.min, reading.min);
+        known.max = known.count === 0 ? reading.max : Math.max(known.max, reading.max);
+      }
+      for (let i = 0; i < known.counts.length; i++) known.counts[i]! += reading.counts[i] ?? 0;
+      known.count += reading.count;
+      known.sum += reading.sum;
+    }
+  }
+  return { values: [...values.values()], histograms: [...histograms.values()] };
+}
+
+/** Counters and histograms only: what a thread that ended still contributes (its gauges ended with it). */
+export function cumulativeOnly(readings: Readings): Readings {
+  return {
+    values: readings.values.filter((reading) => METRICS[reading.metric].instrument === 'Counter'),
+    histograms: readings.histograms,
+  };
+}
+
+function keyOf(metric: MetricKey, attributes: Attributes): string {
+  const entries = Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${metric}\0${JSON.stringify(entries)}`;
+}
