@@ -70,6 +70,24 @@ if (baselineDist !== undefined && baselineDist !== '') {
   };
 }
 
+/**
+ * `POOLSCOPE_BENCH_TAP_ONLY=1`: adds a `tap` mode, the channel subscriber and per-origin state
+ * alone, without the agent around them (exporter, global dispatcher watch, peers): to tell the
+ * hot path's cost from the rest's.
+ */
+if (process.env.POOLSCOPE_BENCH_TAP_ONLY) {
+  const { UndiciTap } = await import('../../dist/tap/undici-tap.js');
+  const { OriginRegistry } = await import('../../dist/state/origin-registry.js');
+  MODES.tap = {
+    label: 'tap only',
+    async enter() {
+      const tap = new UndiciTap(new OriginRegistry(100, 60_000));
+      tap.enable();
+      return async () => tap.disable();
+    },
+  };
+}
+
 let otel;
 /** One instrumentation for the process, its MeterProvider reading with a periodic reader as an app's would. */
 async function otelInstrumentation() {
