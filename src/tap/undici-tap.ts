@@ -88,21 +88,29 @@ export class UndiciTap {
     this.#announced = undefined;
   };
   readonly #subscriptions: Array<[string, (message: unknown, name: string | symbol) => void]> = [];
-  readonly #onSocketClose: (this: object) => void;
   readonly #phaseListeners: ReadonlyArray<[event: string, listener: (this: object) => void]>;
   #enabled = false;
 
+  /**
+   * The enabled tap. A socket gets one close listener for the life of the process, which reports
+   * to whichever tap is enabled when it closes: restarting poolscope must not pile listeners onto
+   * long-lived sockets.
+   */
+  static #current: UndiciTap | undefined;
+  static readonly #closeFollowed = new WeakSet<object>();
+
+  /** Every socket's close listener; `this` is the socket. */
+  static #onSocketClose(this: object): void {
+    try {
+      const current = UndiciTap.#current;
+      if (current !== undefined) current.#socketClosed(this);
+    } catch (error) {
+      reportSkipped('socket close', error);
+    }
+  }
+
   constructor(registry: OriginRegistry) {
     this.#registry = registry;
-    const tap = this;
-    // One handler for every socket's close; `this` is the socket.
-    this.#onSocketClose = function onSocketClose(this: object) {
-      try {
-        tap.#socketClosed(this);
-      } catch (error) {
-        reportSkipped('socket close', error);
-      }
-    };
     // Shared by every socket (`this`); setting a number cannot throw.
     const times = this.#connectTimes;
     this.#phaseListeners = [
@@ -115,6 +123,7 @@ export class UndiciTap {
   enable(): void {
     if (this.#enabled) return;
     this.#enabled = true;
+    UndiciTap.#current = this;
     this.#subscribe('undici:request:create', (m: RequestMessage) => this.#requestCreated(m));
     this.#subscribe('undici:client:beforeConnect', (m: ConnectMessage) => this.#beforeConnect(m));
     this.#subscribe('net.client.socket', (m: SocketMessage) => this.#netSocket(m));
@@ -129,6 +138,7 @@ export class UndiciTap {
   /** Undoes exactly what `enable()` did. */
   disable(): void {
     this.#enabled = false;
+    if (UndiciTap.#current === this) UndiciTap.#current = undefined;
     for (const [name, handler] of this.#subscriptions) diagnosticsChannel.unsubscribe(name, handler);
     this.#subscriptions.length = 0;
   }
@@ -296,8 +306,11 @@ export class UndiciTap {
     // undici fails the requests in flight from its close listener, and a socket that closed
     // under a request (reset, timeout) must be seen closing `active`.
     const listenable = socket as Listenable;
-    if (typeof listenable.prependOnceListener === 'function') listenable.prependOnceListener('close', this.#onSocketClose);
-    else listenable.once('close', this.#onSocketClose);
+    if (!UndiciTap.#closeFollowed.has(socket)) {
+      if (typeof listenable.prependOnceListener === 'function') listenable.prependOnceListener('close', UndiciTap.#onSocketClose);
+      else listenable.once('close', UndiciTap.#onSocketClose);
+      UndiciTap.#closeFollowed.add(socket);
+    }
     const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
     this.#sockets.set(socket, connection);
     return connection;
