@@ -145,7 +145,7 @@ export class OriginStats {
     }
     return {
       origin: this, protocol, pool, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
-      requests: 0, inFlight: 0, idleSince: nowMs, closed: false, closedAt: -1,
+      requests: 0, inFlight: 0, idleSince: nowMs, closedAt: -1,
     };
   }
 
@@ -212,7 +212,7 @@ export class OriginStats {
   streamStarted(connection: Connection): void {
     const protocol = connection.protocol;
     const inFlight = ++connection.inFlight;
-    if (!connection.closed) {
+    if (connection.closedAt < 0) {
       if (inFlight === 1) {
         protocol.openIdle--;
         protocol.openActive++;
@@ -231,14 +231,14 @@ export class OriginStats {
     if (inFlight === 1) connection.protocol.multiplexed.delete(connection);
     if (inFlight > 0) return;
     connection.idleSince = nowMs;
-    if (connection.closed) return;
+    if (connection.closedAt >= 0) return;
     const protocol = connection.protocol;
     protocol.openActive--;
     protocol.openIdle++;
   }
 
   closeConnection(connection: Connection, nowMs: number): void {
-    connection.closed = true;
+    connection.closedAt = nowMs;
     const protocol = connection.protocol;
     if (connection.inFlight > 0) {
       protocol.openActive--;
@@ -249,7 +249,6 @@ export class OriginStats {
       protocol.closedIdle++;
       if (nowMs - connection.idleSince >= KEEP_ALIVE_MIN_IDLE_MS) {
         if (this.#idleCloses.length >= MAX_IDLE_CLOSES) this.#idleCloses.shift();
-        connection.closedAt = nowMs;
         this.#idleCloses.push(connection);
       }
     }
@@ -287,10 +286,7 @@ export class OriginStats {
     let protocol = this.protocols.get(version);
     if (protocol === undefined) {
       const attributes = this.with(ATTR_PROTOCOL_VERSION, version);
-      protocol = new ProtocolConnections(attributes, {
-        active: Object.freeze({ ...attributes, [ATTR_CONNECTION_STATE]: 'active' }),
-        idle: Object.freeze({ ...attributes, [ATTR_CONNECTION_STATE]: 'idle' }),
-      });
+      protocol = new ProtocolConnections(attributes);
       this.protocols.set(version, protocol);
     }
     return protocol;
@@ -337,7 +333,7 @@ export interface Connection {
   dispatcherKnown: boolean;
   /** Counted in its pool, at its first request. */
   joined: boolean;
-  /** When it closed idle, for churn; -1 before. */
+  /** When it closed; -1 while open. */
   closedAt: number;
   readonly openedAt: number;
   /** Connected before poolscope was listening: its first request seen counts as reused. */
@@ -345,7 +341,6 @@ export interface Connection {
   requests: number;
   inFlight: number;
   idleSince: number;
-  closed: boolean;
 }
 
 /** An origin's sockets of one HTTP version (`network.protocol.version`). */
@@ -368,9 +363,12 @@ export class ProtocolConnections {
    */
   readonly multiplexed = new Set<Connection>();
 
-  constructor(attributes: Attributes, stateAttributes: ProtocolConnections['stateAttributes']) {
+  constructor(attributes: Attributes) {
     this.attributes = attributes;
-    this.stateAttributes = stateAttributes;
+    this.stateAttributes = {
+      active: Object.freeze({ ...attributes, [ATTR_CONNECTION_STATE]: 'active' }),
+      idle: Object.freeze({ ...attributes, [ATTR_CONNECTION_STATE]: 'idle' }),
+    };
   }
 
   /** Returns the peak since the previous call and starts the next period at the current level. */

@@ -40,7 +40,8 @@ export type Interceptor = (dispatch: Dispatch) => Dispatch;
 type Method = (...args: unknown[]) => unknown;
 type Handler = Record<string, Method | undefined>;
 
-function clearHandoff(): void {
+/** Empties the slot: the tap, once it has taken a stamp, and a microtask after each run. */
+export function clearHandoff(): void {
   handoff.dispatchedAt = -1;
   handoff.dispatcher = undefined;
   handoff.armed = false;
@@ -74,6 +75,11 @@ class Timed {
     handoff.dispatcher = this.#dispatcher;
     this.#dispatchedAt = -1;
   }
+
+  // Methods both APIs have.
+  onResponseStarted(...args: unknown[]): unknown { return this.handler.onResponseStarted?.(...args); }
+  onBodySent(...args: unknown[]): unknown { return this.handler.onBodySent?.(...args); }
+  onRequestSent(...args: unknown[]): unknown { return this.handler.onRequestSent?.(...args); }
 }
 
 /**
@@ -87,13 +93,10 @@ class TimedHandler extends Timed {
   }
 
   onRequestUpgrade(...args: unknown[]): unknown { return this.handler.onRequestUpgrade?.(...args); }
-  onResponseStarted(...args: unknown[]): unknown { return this.handler.onResponseStarted?.(...args); }
   onResponseStart(...args: unknown[]): unknown { return this.handler.onResponseStart?.(...args); }
   onResponseData(...args: unknown[]): unknown { return this.handler.onResponseData?.(...args); }
   onResponseEnd(...args: unknown[]): unknown { return this.handler.onResponseEnd?.(...args); }
   onResponseError(...args: unknown[]): unknown { return this.handler.onResponseError?.(...args); }
-  onBodySent(...args: unknown[]): unknown { return this.handler.onBodySent?.(...args); }
-  onRequestSent(...args: unknown[]): unknown { return this.handler.onRequestSent?.(...args); }
 }
 
 /** Methods undici 6 checks for, or looks for before calling: mirrored so its checks still hold. */
@@ -117,12 +120,9 @@ class TimedLegacyHandler extends Timed {
 
   onError(...args: unknown[]): unknown { return this.handler.onError?.(...args); }
   onUpgrade(...args: unknown[]): unknown { return this.handler.onUpgrade?.(...args); }
-  onResponseStarted(...args: unknown[]): unknown { return this.handler.onResponseStarted?.(...args); }
   onHeaders(...args: unknown[]): unknown { return this.handler.onHeaders?.(...args); }
   onData(...args: unknown[]): unknown { return this.handler.onData?.(...args); }
   onComplete(...args: unknown[]): unknown { return this.handler.onComplete?.(...args); }
-  onBodySent(...args: unknown[]): unknown { return this.handler.onBodySent?.(...args); }
-  onRequestSent(...args: unknown[]): unknown { return this.handler.onRequestSent?.(...args); }
 }
 
 function timed(handler: unknown, dispatcher: object): unknown {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Connection, OriginStats } from '../state/origin-stats.js';
 import { warnOnce } from '../warn.js';
-import { handoff } from './dispatch-timing.js';
+import { clearHandoff, handoff } from './dispatch-timing.js';
 import { requestSlot, socketSlot } from './object-slot.js';
 import { poolOf } from './pool-identity.js';
 
@@ -238,8 +238,7 @@ export class UndiciTap {
     }
     // The interceptor's stamp for this request, left during this same synchronous write.
     const { dispatchedAt, dispatcher } = handoff;
-    handoff.dispatchedAt = -1;
-    handoff.dispatcher = undefined;
+    clearHandoff();
     if (record.socket !== undefined) return;
     const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, versionOf(socket), undefined, true, -1, now);
     if (connection === undefined) return;
@@ -265,8 +264,7 @@ export class UndiciTap {
 
   #requestFailed(message: RequestMessage): void {
     // A request that failed between its start and its headers leaves no stamp for the next.
-    handoff.dispatchedAt = -1;
-    handoff.dispatcher = undefined;
+    clearHandoff();
     this.#requestEnded(message);
   }
 
@@ -284,11 +282,7 @@ export class UndiciTap {
 
   #socketClosed(socket: object): void {
     const connection = this.#sockets.get(socket);
-    if (connection === undefined || connection.closed) return;
-    if (!this.#enabled) {
-      connection.closed = true;
-      return;
-    }
+    if (connection === undefined || connection.closedAt >= 0) return;
     connection.origin.closeConnection(connection, performance.now());
   }
 
