@@ -1,12 +1,8 @@
 import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resolveOptions } from './config.js';
 import { MeterBridge } from './export/meter-bridge.js';
-import { PoolscopeMetricProducer } from './export/metric-producer.js';
-import { createReaders } from './export/readers.js';
-import { buildResource } from './export/resource.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
 import { readingsOf } from './peers/readings.js';
 import { OriginRegistry } from './state/origin-registry.js';
@@ -71,7 +67,9 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
   const local = () => readingsOf(registry, performance.now());
   // Threads and processes that report here: the main thread of every process adds up its
   // worker threads, and a cluster primary its workers.
-  const peers = isMainThread ? new PeerAggregator(resolved.maxOrigins) : undefined;
+  // (With the app's MeterProvider, only this thread's registry is read.)
+  const peers = isMainThread && (role !== 'export' || resolved.meterProvider === undefined)
+    ? new PeerAggregator(resolved.maxOrigins) : undefined;
   const gather = () => peers?.gather(local()) ?? Promise.resolve(local());
 
   let closeExport: () => Promise<void>;
@@ -86,6 +84,11 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
     const bridge = new MeterBridge(resolved.meterProvider, registry);
     closeExport = async () => bridge.shutdown();
   } else {
+    // The SDK and the exporters load only in the thread that exports, not in those that report.
+    const [{ MeterProvider }, { PoolscopeMetricProducer }, { createReaders }, { buildResource }] = await Promise.all([
+      import('@opentelemetry/sdk-metrics'), import('./export/metric-producer.js'),
+      import('./export/readers.js'), import('./export/resource.js'),
+    ]);
     const readers = await createReaders(resolved, new PoolscopeMetricProducer(gather));
     const provider = new MeterProvider({ resource: buildResource(resolved.serviceName), readers: readers.readers });
     metricsUrl = readers.metricsUrl;

@@ -58,7 +58,8 @@ function given(options: PoolscopeOptions, env: Env, setting: Setting): Given | u
   return value === undefined || value.trim() === '' ? undefined : { name: variable, value };
 }
 
-function invalid({ name, value }: Given, accepted: string, fallback: string): void {
+/** The one warning for a setting that is not valid: its name, its value, what it accepts, what is used. */
+export function invalid({ name, value }: Given, accepted: string, fallback: string): void {
   warnOnce('POOLSCOPE_INVALID_SETTING',
     `poolscope: ${name}=${JSON.stringify(value)} is not valid; it accepts ${accepted}. Using ${fallback}.`,
     `setting:${name}`);

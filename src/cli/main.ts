@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EXIT_OK, EXIT_TROUBLE } from './exit-codes.js';
 
 const HELP = `poolscope: see whether your Node.js HTTP connection pools work.
 
@@ -34,7 +35,6 @@ Exit codes: 0 done; 1 an origin reuses below --fail-under; 2 a source could not 
 or the command line is wrong.
 `;
 
-const EXIT_USAGE = 2;
 
 class UsageError extends Error {}
 
@@ -71,11 +71,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.version) {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     process.stdout.write(`${version}\n`);
-    return 0;
+    return EXIT_OK;
   }
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
-    return command === undefined && !values.help ? EXIT_USAGE : 0;
+    return command === undefined && !values.help ? EXIT_TROUBLE : EXIT_OK;
   }
   if (command !== 'demo' && command !== 'report') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const other = command === 'demo' ? ONLY.report : ONLY.demo;
@@ -112,5 +112,5 @@ try {
   const usage = error instanceof UsageError || (error as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS');
   if (!usage) throw error;
   process.stderr.write(`poolscope: ${(error as Error).message}\n\nRun \`poolscope --help\` for usage.\n`);
-  process.exitCode = EXIT_USAGE;
+  process.exitCode = EXIT_TROUBLE;
 }

@@ -1,6 +1,6 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { EXIT_BOUND_MILLIS } from '../config.js';
+import { EXIT_BOUND_MILLIS, invalid } from '../config.js';
 import { warnOnce } from '../warn.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -46,8 +46,7 @@ function given(env: Env, name: string, valid: (value: string) => boolean, accept
   const value = env[name]?.trim();
   if (value === undefined || value === '') return false;
   if (valid(value)) return true;
-  warnOnce('POOLSCOPE_INVALID_SETTING',
-    `poolscope: ${name}=${JSON.stringify(value)} is not valid; it accepts ${accepted}. Using the default.`, `setting:${name}`);
+  invalid({ name, value }, accepted, 'the default');
   return false;
 }
 

@@ -49,7 +49,6 @@ export class PeerAggregator {
   #nextId = 0;
   #answered: (() => void) | undefined;
   #expected = new Set<string>();
-  #collecting = -1;
   #round: Promise<void> | undefined;
   readonly #onWorker = (message: unknown): void => {
     const worker = (message as { worker?: Worker }).worker;
@@ -99,7 +98,6 @@ export class PeerAggregator {
     for (const [key, peer] of this.#peers) if (!peer.ended && !peer.silent) expected.add(key);
     if (expected.size === 0) return;
     const id = ++this.#nextId;
-    this.#collecting = id;
     this.#expected = expected;
     const answered = new Promise<void>((resolve) => {
       this.#answered = resolve;
@@ -115,7 +113,6 @@ export class PeerAggregator {
       const peer = this.#peers.get(key);
       if (peer !== undefined) peer.silent = true;
     }
-    this.#collecting = -1;
     this.#answered = undefined;
   }
 
@@ -139,7 +136,7 @@ export class PeerAggregator {
     peer.readings = message.readings;
     peer.silent = false;
     if (message.final) peer.ended = true;
-    if (message.id === this.#collecting && this.#expected.delete(key) && this.#expected.size === 0) this.#answered?.();
+    if (this.#answered !== undefined && message.id === this.#nextId && this.#expected.delete(key) && this.#expected.size === 0) this.#answered();
   }
 
   #end(key: string): void {
@@ -155,7 +152,8 @@ export class PeerAggregator {
       if (peer.readings !== undefined) ended.push(cumulativeOnly(peer.readings));
       this.#peers.delete(key);
     }
-    if (ended.length > 0) this.#retired = cumulativeOnly(mergeReadings([this.#retired, ...ended], this.#maxOrigins));
+    // Both sides are cumulative only already, and merging keeps them so.
+    if (ended.length > 0) this.#retired = mergeReadings([this.#retired, ...ended], this.#maxOrigins);
   }
 }
 

@@ -12,6 +12,8 @@ import { startLatencyProxy } from './latency-proxy.js';
 import { startLlmApi } from './llm-api.js';
 import { startProgress } from './progress.js';
 import { loadAnthropicSdk, SCENARIOS, type AnthropicClient, type Scenario } from './scenarios.js';
+import { DEFAULTS, ENVIRONMENT } from '../../config.js';
+import { EXIT_OK, EXIT_TROUBLE } from '../exit-codes.js';
 
 export interface DemoOptions {
   /** Round trip the proxy adds, in milliseconds. */
@@ -52,9 +54,9 @@ const PROGRESS_INTERVAL_MS = 100;
 
 function metricsPort(options: DemoOptions): number | undefined {
   if (options.port !== undefined) return options.port;
-  const fromEnvironment = process.env.OTEL_EXPORTER_PROMETHEUS_PORT;
+  const fromEnvironment = process.env[ENVIRONMENT.port];
   if (fromEnvironment !== undefined && fromEnvironment.trim() !== '') return undefined;
-  return options.serve ? 9464 : 0;
+  return options.serve ? DEFAULTS.port : 0;
 }
 
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -63,7 +65,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   if (agent.metricsUrl === undefined) {
     await agent.shutdown();
     process.stderr.write('poolscope demo: /metrics could not be served (see the warning above); choose another --port.\n');
-    return 2;
+    return EXIT_TROUBLE;
   }
   const certificate = selfSignedCertificate();
   const api = await startLlmApi({ certificate, ...API_TIMING });
@@ -80,8 +82,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
   } catch (error) {
     process.stderr.write(`poolscope demo: ${error instanceof SourceError ? error.message : String(error)}\n`);
-    await Promise.all([api.close(), agent.shutdown()]);
-    return 2;
+    await agent.shutdown();
+    return EXIT_TROUBLE;
   } finally {
     await api.close();
   }
@@ -93,7 +95,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   }
   if (options.serve) return serve(agent);
   await agent.shutdown();
-  return 0;
+  return EXIT_OK;
 }
 
 async function runScenario(

@@ -2,8 +2,6 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface LatencyProxy {
   readonly port: number;
-  /** TCP connections the proxy accepted: one per connection the client opened. */
-  readonly connections: () => number;
   close(): Promise<void>;
 }
 
@@ -16,13 +14,11 @@ export interface LatencyProxy {
  */
 export async function startLatencyProxy(targetPort: number, rttMs: number): Promise<LatencyProxy> {
   const sockets = new Set<Socket>();
-  let connections = 0;
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
   const server = createServer({ allowHalfOpen: true }, (client) => {
-    connections++;
     const upstream = connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true });
     track(client);
     track(upstream);
@@ -39,7 +35,6 @@ export async function startLatencyProxy(targetPort: number, rttMs: number): Prom
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    connections: () => connections,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       for (const socket of sockets) socket.destroy();

@@ -16,8 +16,6 @@ export interface LlmApiOptions {
 
 export interface LlmApi {
   readonly port: number;
-  /** Requests whose headers the API received, and TLS handshakes it completed. */
-  readonly truth: { requests: number; handshakes: number };
   close(): Promise<void>;
 }
 
@@ -31,7 +29,8 @@ const WORDS = ['Connection', ' reuse', ' saves', ' a', ' handshake', ' on', ' ev
  * front ends do for minutes: how long a connection lives is the client's keep-alive.
  */
 export async function startLlmApi(options: LlmApiOptions): Promise<LlmApi> {
-  const truth = { requests: 0, handshakes: 0 };
+  /** Numbers the messages' ids. */
+  let requests = 0;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const later = (ms: number, run: () => void): void => {
@@ -43,7 +42,7 @@ export async function startLlmApi(options: LlmApiOptions): Promise<LlmApi> {
   };
 
   const server = createServer({ key: options.certificate.key, cert: options.certificate.cert }, (request, response) => {
-    truth.requests++;
+    requests++;
     readJson(request).then(
       (body) => answer(body, response),
       () => reply(response, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'the body is not JSON' } }),
@@ -54,13 +53,12 @@ export async function startLlmApi(options: LlmApiOptions): Promise<LlmApi> {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  server.on('secureConnection', () => truth.handshakes++);
   server.on('tlsClientError', () => {});
 
   function answer(body: Record<string, unknown>, response: ServerResponse): void {
     const tokens = typeof body.max_tokens === 'number' ? Math.min(body.max_tokens, options.tokens) : options.tokens;
     const model = typeof body.model === 'string' ? body.model : 'demo-model';
-    const id = `msg_${truth.requests}`;
+    const id = `msg_${requests}`;
     const text = Array.from({ length: tokens }, (_, i) => WORDS[i % WORDS.length]!);
     if (body.stream !== true) {
       later(options.timeToFirstTokenMs + tokens * options.tokenIntervalMs, () => reply(response, 200, {
@@ -95,7 +93,6 @@ export async function startLlmApi(options: LlmApiOptions): Promise<LlmApi> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    truth,
     close: () => new Promise<void>((resolve) => {
       for (const timer of timers) clearTimeout(timer);
       server.close(() => resolve());

@@ -6,6 +6,7 @@ import type { DiagnosisOptions } from './diagnose.js';
 import type { Sample } from './exposition.js';
 import { collectFigures } from './figures.js';
 import { isUrl, readSource, SourceError } from './sources.js';
+import { EXIT_BELOW_THRESHOLD, EXIT_OK, EXIT_TROUBLE } from '../exit-codes.js';
 
 export interface ReportOptions extends DiagnosisOptions {
   readonly sources: readonly string[];
@@ -26,9 +27,6 @@ export interface ReportDocument extends Analysis {
   readonly failing: string[];
 }
 
-export const EXIT_OK = 0;
-export const EXIT_BELOW_THRESHOLD = 1;
-export const EXIT_BAD_SOURCE = 2;
 
 /** Reads the sources, prints the report, and returns the exit code. */
 export async function runReport(options: ReportOptions): Promise<number> {
@@ -38,7 +36,7 @@ export async function runReport(options: ReportOptions): Promise<number> {
   } catch (error) {
     if (!(error instanceof SourceError)) throw error;
     process.stderr.write(`poolscope report: ${error.message}\n`);
-    return EXIT_BAD_SOURCE;
+    return EXIT_TROUBLE;
   }
   if (options.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   else process.stdout.write(`${renderReport(document)}\n`);

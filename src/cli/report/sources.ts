@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { parseExposition, type Sample } from './exposition.js';
+import { DEFAULTS } from '../../config.js';
 
-export const DEFAULT_SOURCE = 'http://127.0.0.1:9464/metrics';
+export const DEFAULT_SOURCE = `http://127.0.0.1:${DEFAULTS.port}/metrics`;
 const FETCH_TIMEOUT_MS = 5_000;
 const MAX_EXPOSITION_BYTES = 64 << 20;
 
