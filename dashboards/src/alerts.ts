@@ -63,7 +63,6 @@ export const recorded = {
   connectErrors5m: 'job_origin_error_type:undici_client_connection_errors:rate5m',
   opened5m: 'job_origin:undici_client_connections_opened:rate5m',
   reopened5m: 'job_origin:undici_client_connections_reopened:rate5m',
-  reopenedAfterP95: 'job_origin:undici_client_connection_reopened_after:p95_rate5m',
   poolsCreated5m: 'job_origin:undici_client_pools_created:rate5m',
   poolsOpen5m: 'job_origin:undici_client_pools:max_over_time5m',
 } as const;
@@ -86,7 +85,6 @@ function recording(): RuleGroup {
       { record: recorded.connectErrors5m, expr: sumRate(`${JOB_ORIGIN}, error_type`, metric.connectionErrors, '5m') },
       { record: recorded.opened5m, expr: sumRate(JOB_ORIGIN, metric.connectionsOpened, '5m') },
       { record: recorded.reopened5m, expr: sumRate(JOB_ORIGIN, metric.connectionsReopened, '5m') },
-      { record: recorded.reopenedAfterP95, expr: p95(metric.reopenedAfter, '5m') },
       { record: recorded.poolsCreated5m, expr: sumRate(JOB_ORIGIN, metric.poolsCreated, '5m') },
       { record: recorded.poolsOpen5m, expr: `max by (${JOB_ORIGIN}) (max_over_time(${metric.pools}[5m]))` },
     ],
@@ -176,8 +174,8 @@ function alerting(options: RuleOptions): RuleGroup {
         `Keep-alive to ${ORIGIN_TEXT} is shorter than {{ $labels.job }}'s gaps between requests`,
         `{{ $labels.job }} reopened {{ $value | ${DECIMAL} }} connections per minute to ${ORIGIN_TEXT} over the last 5 minutes, ` +
         `each within a minute of an idle one closing (of ${figure(`${recorded.opened5m}${SAME_ORIGIN} * 60`, DECIMAL, 'unknown')} opened per minute). ` +
-        'Connections close just before the next request needs them: a keep-alive above ' +
-        `${figure(`${recorded.reopenedAfterP95}${SAME_ORIGIN}`, 'humanizeDuration', 'the gaps between requests')} would have kept 95% of them.`,
+        'Connections close just before the next request needs them: a keepAliveTimeout above the pauses between requests, ' +
+        'up to that minute, would have kept them.',
         options),
     ],
   };

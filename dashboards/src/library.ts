@@ -203,21 +203,17 @@ export const activeRequests = (view: View): TimeSeriesPanel => timeSeries('Activ
 // Churn, pools and errors.
 
 export const idleTime = (view: View): TimeSeriesPanel => timeSeries('Idle time before reuse', 's',
-  `How long a connection sat idle before the request that reused it, p50 and p95 per ${view.noun}; ` +
-  'and, for connections reopened after an idle one closed, how long that one had been idle when it was needed again (p95): ' +
-  'a keep-alive above that would have reused it. Compare both with the keep-alive timeout (undici: 4 s by default). ' +
-  'Good: reuse p95 well below it, and no reopened line. ' +
-  'Bad: a reopened line: set the Agent\'s keepAliveTimeout above it, and below the server\'s own keep-alive timeout.',
-  [
-    ...quantiles(view, metric.idleTime, [0.5, 0.95]),
-    { expr: quantile(0.95, view.by, metric.reopenedAfter, [...SELECTED], RATE), legend: `p95 reopened after ${view.legend}` },
-  ]);
+  `How long a connection sat idle before the request that reused it, p50 and p95 per ${view.noun}: ` +
+  'the gaps between requests that the keep-alive timeout (undici: 4 s by default) covered. ' +
+  'Good: p95 well below the keep-alive, and no Keep-alive churn. ' +
+  'Bad: Keep-alive churn beside it: longer gaps closed the connections, and this panel cannot show them.',
+  quantiles(view, metric.idleTime, [0.5, 0.95]));
 
 export const keepAliveChurn = (view: View): TimeSeriesPanel => timeSeries('Keep-alive churn', 'suffix: conn/s',
   `Per ${view.noun}: connections opened within the churn window (60 s) after an idle connection to the origin closed, ` +
   'beside idle connections closed, per second. Good: no reopens. ' +
   'Bad: reopens following the idle closes: keep-alive is shorter than the gaps between requests. ' +
-  'Raise keepAliveTimeout above the p95 reopened-after line of Idle time before reuse (and below the server\'s keep-alive timeout).',
+  'Raise keepAliveTimeout above the pauses between requests, up to the 60 s window (and below the server\'s keep-alive timeout).',
   [
     { expr: sumRate(view.by, selected(metric.connectionsReopened), RATE), legend: `reopened ${view.legend}` },
     { expr: sumRate(view.by, selected(metric.connectionsClosed, 'http_connection_state="idle"'), RATE), legend: `idle closed ${view.legend}` },

@@ -21,7 +21,6 @@ export const metric = {
   idleTime: 'undici_client_connection_idle_time',
   connectionsClosed: 'undici_client_connections_closed_total',
   connectionsReopened: 'undici_client_connections_reopened_total',
-  reopenedAfter: 'undici_client_connection_reopened_after',
   savedTime: 'undici_client_connection_saved_time_total',
   streamsPeak: 'undici_client_connection_streams_peak',
   pools: 'undici_client_pools',

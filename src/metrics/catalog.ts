@@ -67,8 +67,6 @@ export const METRICS = {
     'Closed sockets; active means closed with requests in flight.'),
   connectionsReopened: spec('undici.client.connections.reopened', 'Counter', '{connection}', [],
     'New sockets opened within the churn window after an idle socket to the origin closed (not when both belong to different known dispatchers): keep-alive shorter than the gaps between requests.'),
-  reopenedAfter: spec('undici.client.connection.reopened_after', 'Histogram', 's', [],
-    'For each reopened socket, how long the idle socket that closed had been idle when a socket was needed again: a keep-alive above this would have reused it.'),
   savedTime: spec('undici.client.connection.saved_time', 'Counter', 's', [],
     'Estimated connection setup time saved by reuse: the origin\'s typical setup duration per reused request.'),
   reuseRatio: spec('undici.client.connection.reuse_ratio', 'Gauge', '1', [],
@@ -89,7 +87,6 @@ export type MetricKey = keyof typeof METRICS;
  * to start, and undici's default keep-alive is 4 s: the boundaries resolve each of those.
  */
 const SETUP_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const IDLE_SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10, 15, 30, 60, 120, 300];
 
 export const BOUNDARIES = {
   setupDuration: SETUP_SECONDS,
@@ -98,6 +95,5 @@ export const BOUNDARIES = {
   timeToFirstByte: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60],
   connectionDuration: [0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   connectionRequests: [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
-  idleTime: IDLE_SECONDS,
-  reopenedAfter: IDLE_SECONDS,
+  idleTime: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10, 15, 30, 60, 120, 300],
 } as const satisfies Partial<Record<MetricKey, readonly number[]>>;

@@ -71,7 +71,11 @@ export class OriginStats {
   readonly connectionDuration = new BucketHistogram(BOUNDARIES.connectionDuration);
   readonly connectionRequests = new BucketHistogram(BOUNDARIES.connectionRequests);
   readonly idleTime = new BucketHistogram(BOUNDARIES.idleTime);
-  readonly reopenedAfter = new BucketHistogram(BOUNDARIES.reopenedAfter);
+  /**
+   * For each reopen, how long the closed socket had been idle when one was needed again: the
+   * keep-alive that would have kept it. In the snapshot only; the metric contract has no name for it.
+   */
+  readonly reopenedAfter = new BucketHistogram(BOUNDARIES.idleTime);
   readonly timeInQueue = new BucketHistogram(BOUNDARIES.timeInQueue);
   /** One per entry of PHASES. */
   readonly phaseDuration = PHASES.map(() => new BucketHistogram(BOUNDARIES.phaseDuration));

@@ -116,20 +116,19 @@ function clientPerRequest(figures: OriginFigures): Finding | undefined {
 function keepAliveChurn(figures: OriginFigures): Finding | undefined {
   const reopened = figures.connectionsReopened;
   if (reopened < 2 || reopened < CHURN_SHARE * figures.connectionsOpened) return undefined;
-  // The idle time at which a socket was needed again, for 95% of reopens: a keep-alive above
-  // the bucket it falls in would have kept those sockets.
-  const gap = bucketAbove(figures.reopenedAfter, 0.95);
-  const keepAliveMs = gap === null ? CHURN_WINDOW_SECONDS * 1000 : Math.round(gap * 1000);
-  const gaps = gap === null ? `within the ${CHURN_WINDOW_SECONDS} s churn window`
-    : `after the closed one had been idle at most ${duration(gap)} (95% of them)`;
+  // The exposition says that the gaps closed sockets, and that each reopen came within the
+  // churn window of its close, but not how long each gap was: a keep-alive as long as the window
+  // covers them. The longest idle before a reuse is what the keep-alive covers today.
+  const longestReused = bucketAbove(figures.idleTime, 1);
+  const covered = longestReused === null ? '' : `; sockets idle up to ${duration(longestReused)} were reused`;
   return {
     kind: 'keep-alive-churn',
     summary: 'Connections close while idle just before the next call needs one: the keep-alive is shorter than the gaps between calls.',
-    evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened because an idle one ` +
-      `to this origin had closed, ${gaps}; reuse ${percent(reuseRateOf(figures))}.`,
-    change: `Raise keepAliveTimeout on the Agent or Pool above the gaps: \`new Agent({ keepAliveTimeout: ${keepAliveMs} })\` ` +
-      '(undici\'s default is 4000). A server that sends `Keep-Alive: timeout=N` caps it at N minus 2 s ' +
-      '(keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
+    evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened within ` +
+      `${CHURN_WINDOW_SECONDS} s after an idle one to this origin had closed${covered}; reuse ${percent(reuseRateOf(figures))}.`,
+    change: `Raise keepAliveTimeout on the Agent or Pool above the pauses between calls: these came within ${CHURN_WINDOW_SECONDS} s, ` +
+      `so \`new Agent({ keepAliveTimeout: ${CHURN_WINDOW_SECONDS * 1000} })\` keeps them (undici's default is 4000). A server that sends ` +
+      '`Keep-Alive: timeout=N` caps it at N minus 2 s (keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
   };
 }
 

@@ -31,7 +31,6 @@ export interface OriginFigures {
   readonly timeToFirstByteNew: Histogram;
   readonly timeToFirstByteReused: Histogram;
   readonly idleTime: Histogram;
-  readonly reopenedAfter: Histogram;
   readonly connectionRequests: Histogram;
 }
 
@@ -56,7 +55,7 @@ function emptyFigures(origin: string): OriginFigures {
     connectionsOpened: 0, openedByProtocol: new Map(), openConnections: 0, connectionErrors: new Map(),
     savedSeconds: 0, connectionsReopened: 0, streamsPeak: 0, pools: 0, poolsCreated: 0,
     setupDuration: histogram(), timeInQueue: histogram(), timeToFirstByteNew: histogram(),
-    timeToFirstByteReused: histogram(), idleTime: histogram(), reopenedAfter: histogram(), connectionRequests: histogram(),
+    timeToFirstByteReused: histogram(), idleTime: histogram(), connectionRequests: histogram(),
   };
 }
 
@@ -144,7 +143,6 @@ function record(figures: OriginFigures, key: SeriesKey, part: string | undefined
     case 'setupDuration': addToHistogram(figures.setupDuration, part, sample); return;
     case 'timeInQueue': addToHistogram(figures.timeInQueue, part, sample); return;
     case 'idleTime': addToHistogram(figures.idleTime, part, sample); return;
-    case 'reopenedAfter': addToHistogram(figures.reopenedAfter, part, sample); return;
     case 'connectionRequests': addToHistogram(figures.connectionRequests, part, sample); return;
   }
 }
