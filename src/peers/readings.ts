@@ -13,7 +13,7 @@ export interface ValueReading {
   readonly weight: number;
 }
 
-/** One histogram; `min` and `max` are 0 while `count` is 0, so a reading survives JSON. */
+/** One histogram with at least one sample, so `min` and `max` are finite and survive JSON. */
 export interface HistogramReading {
   readonly metric: MetricKey;
   readonly attributes: Attributes;
@@ -39,10 +39,13 @@ export function readingsOf(registry: OriginRegistry, nowMs: number): Readings {
   const histograms: HistogramReading[] = [];
   for (const origin of registry.all()) {
     readHistograms(origin, (metric, histogram, attributes) => {
-      const empty = histogram.count === 0;
+      // A histogram appears from its first sample on, as an OpenTelemetry instrument's attribute
+      // set does: the DNS phase of an IP origin or the TLS phase of plain http never has one, and
+      // ~20 empty series per histogram would be a quarter of a scrape.
+      if (histogram.count === 0) return;
       histograms.push({
         metric, attributes, counts: Array.from(histogram.counts), count: histogram.count, sum: histogram.sum,
-        min: empty ? 0 : histogram.min, max: empty ? 0 : histogram.max,
+        min: histogram.min, max: histogram.max,
       });
     });
   }
