@@ -27,9 +27,12 @@ export function valgrindAvailable() {
  * V8 under callgrind: single-threaded, so its compilers and GC work in the counted thread; a
  * young generation of fixed size, so scavenges come at the same pace in every mode; and room
  * enough in the old one that no major GC starts inside a counted run (one landing in one run
- * and not in the other moved a figure by tens of thousands of instructions per request).
+ * and not in the other moved a figure by tens of thousands of instructions per request); and a
+ * fixed hash seed: with a random one, V8's start-up search for its hash secrets takes 5-15
+ * million instructions, a different number in every process, which the difference of two runs
+ * charged to the requests between them (up to ±4,000 per request over 1,800 requests).
  */
-const CALLGRIND_V8_FLAGS = ['--single-threaded', '--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', '--initial-old-space-size=512'];
+const CALLGRIND_V8_FLAGS = ['--single-threaded', '--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', '--initial-old-space-size=512', '--hash-seed=1'];
 
 /** User-space instructions of `node <args>` under `valgrind --tool=callgrind`. */
 export async function callgrindInstructions(args) {

@@ -5,6 +5,12 @@ export interface ObjectSlot<T> {
   set(target: object, record: T): void;
 }
 
+/** Requests also get `claim`: the one call their creation makes. */
+export interface RequestSlot<T> extends ObjectSlot<T> {
+  /** Sets the record unless `target` already carries one of this owner's; false if it did. */
+  claim(target: object, record: T): boolean;
+}
+
 /**
  * poolscope's records hang on objects it does not own (undici's requests, sockets) as private
  * class fields: the app and undici cannot see them (no key, no symbol, no proxy trap), they go
@@ -39,8 +45,8 @@ class RequestStamp extends Stamp {
     this.#record = record;
   }
 
-  static slot<T>(owner: object): ObjectSlot<T> {
-    return {
+  static slot<T>(owner: object): RequestSlot<T> {
+    const slot: RequestSlot<T> = {
       // Every event after a request's creation finds it stamped: read at once, and answer a
       // stranger (created before poolscope listened, or not a request) from the throw.
       get(target) {
@@ -59,7 +65,20 @@ class RequestStamp extends Stamp {
           new RequestStamp(target, owner, record);
         }
       },
+      // A request is created unstamped: stamp it at once, without asking first (an `in` check is
+      // a call into V8's runtime), and sort out the object that was stamped before from the throw.
+      claim(target, record) {
+        try {
+          new RequestStamp(target, owner, record);
+          return true;
+        } catch {
+          if (slot.has(target)) return false;
+          slot.set(target, record);
+          return true;
+        }
+      },
     };
+    return slot;
   }
 }
 
@@ -97,7 +116,7 @@ class SocketStamp extends Stamp {
 }
 
 /** `owner`'s records on undici requests. */
-export function requestSlot<T>(owner: object): ObjectSlot<T> {
+export function requestSlot<T>(owner: object): RequestSlot<T> {
   return RequestStamp.slot<T>(owner);
 }
 

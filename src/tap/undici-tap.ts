@@ -157,12 +157,12 @@ export class UndiciTap {
   }
 
   #requestCreated({ request }: RequestMessage): void {
-    if (!isObject(request) || this.#requests.has(request)) return;
+    if (!isObject(request)) return;
     const { method, upgrade } = request as UndiciRequest;
     const origin = this.#originOfRequest(request as UndiciRequest);
     if (origin === undefined) return;
     const isUpgrade = (typeof upgrade === 'string' && upgrade !== '') || method === 'CONNECT';
-    this.#requests.set(request, newRequestRecord(origin, performance.now(), !isUpgrade, isUpgrade));
+    if (!this.#requests.claim(request, newRequestRecord(origin, performance.now(), !isUpgrade, isUpgrade))) return;
     if (!isUpgrade) origin.requestStarted();
   }
 
