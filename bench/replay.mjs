@@ -10,6 +10,7 @@
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { connectEvents, newSocket, recordLifecycles, replay, replayable } from './lib/recording.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
+import { warmedUp } from './lib/warm-signal.mjs';
 
 const options = parseArgs({ lifecycles: 10_000, rounds: 15, json: false, only: '', count: 0, warmup: 20_000, otel: true });
 
@@ -53,6 +54,7 @@ if (options.only !== '') {
   for (let done = 0; done < options.warmup; done += options.lifecycles) time('keepAlive', options.lifecycles);
   // Full collections around the counted lifecycles: where V8 starts a major GC is not theirs.
   globalThis.gc?.();
+  await warmedUp();
   const nanoseconds = options.count > 0 ? time('keepAlive', options.count) : NaN;
   globalThis.gc?.();
   await leave();

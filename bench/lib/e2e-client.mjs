@@ -5,6 +5,7 @@
 import { Agent, fetch as undiciFetch, request } from 'undici8';
 import { MODES } from './modes.mjs';
 import { parseArgs } from './stats.mjs';
+import { warmedUp } from './warm-signal.mjs';
 
 const options = parseArgs({ url: '', mode: 'none', client: 'request', warmup: 1000, count: 0 });
 const dispatcher = new Agent({ keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } });
@@ -16,6 +17,7 @@ for (let i = 0; i < options.warmup; i++) await call();
 // Full collections before and after the counted requests, so that where V8 happens to start a
 // major GC does not decide which run pays for it.
 globalThis.gc?.();
+await warmedUp();
 for (let i = 0; i < options.count; i++) await call();
 globalThis.gc?.();
 await leave();

@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { WARM_MARKER } from './warm-signal.mjs';
 
 /** Whether `taskset` can pin processes to cores here. */
 export const canPin = (() => {
@@ -34,13 +34,36 @@ export function valgrindAvailable() {
  */
 const CALLGRIND_V8_FLAGS = ['--single-threaded', '--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', '--initial-old-space-size=512', '--hash-seed=1'];
 
-/** User-space instructions of `node <args>` under `valgrind --tool=callgrind`. */
+/**
+ * User-space instructions of `node <args>` under `valgrind --tool=callgrind`, counted from the
+ * moment the script says it is warm (`warmedUp()` in bench/lib/warm-signal.mjs): valgrind runs
+ * the warm-up uninstrumented, several times faster, and the count starts there.
+ */
 export async function callgrindInstructions(args) {
-  const { stderr } = await promisify(execFile)('valgrind', [
-    '--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null', process.execPath, ...CALLGRIND_V8_FLAGS, ...args,
-  ], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
+  const child = spawn('valgrind', [
+    '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
+    process.execPath, ...CALLGRIND_V8_FLAGS, ...args,
+  ], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, POOLSCOPE_BENCH_WARM_SIGNAL: '1' } });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text) => { stderr += text; });
+  let stdout = '';
+  let counting = false;
+  child.stdout.setEncoding('utf8').on('data', (text) => {
+    stdout += text;
+    if (counting || !stdout.includes(WARM_MARKER)) return;
+    counting = true;
+    execFile('callgrind_control', ['--instr=on', String(child.pid)], (error) => {
+      if (error) child.kill();
+      else child.stdin.end('go\n');
+    });
+  });
+  const timer = setTimeout(() => child.kill(), 900_000);
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
   const match = /Collected : (\d+)/.exec(stderr);
-  if (match === null) throw new Error(`callgrind printed no count for ${args.join(' ')}: ${stderr.slice(-500)}`);
+  if (code !== 0 || !counting || match === null) {
+    throw new Error(`callgrind gave no count for ${args.join(' ')} (exit ${code}${counting ? '' : ', never warm'}): ${stderr.slice(-500)}`);
+  }
   return Number(match[1]);
 }
 
