@@ -1,47 +1,76 @@
 /**
- * End-to-end instruction counts: the client of a keep-alive `undici.request()` on loopback, run
- * under `valgrind --tool=callgrind` in each mode, the server in another process. Like
- * bench/callgrind.mjs, each mode runs twice with two request counts after the same warm-up;
+ * End-to-end instruction counts: the client of sequential `undici.request()` and `fetch()` calls
+ * on loopback, run under `valgrind --tool=callgrind` in each mode, the server in another process.
+ * Like bench/callgrind.mjs, each mode runs twice with two request counts after the same warm-up;
  * the difference over the difference in requests is one request's user-space instructions
  * (kernel time, a large part of a request's CPU, is not counted, so poolscope's share of the
  * real cost is smaller than shown). The same on a busy machine as on an idle one.
  *
  * The warm-up is long because V8 is still compiling after a thousand requests: counted after
- * 1,200 a request took ~270,000 instructions with nothing subscribed, after 5,000 ~164,000, and
- * the compilations that landed between two runs decided the figure more than the mode did.
+ * 1,200 a keep-alive request took ~270,000 instructions with nothing subscribed, after 5,000
+ * ~164,000, and the compilations that landed between two runs decided the figure more than the
+ * mode did. valgrind runs the warm-up without counting (bench/lib/warm-signal.mjs).
  *
- *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--requests=1500] [--warmup=5000] [--json]
+ *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,request-h2,request-h1-new]
+ *                                [--requests=1500] [--warmup=5000] [--json]
  */
 import { fileURLToPath } from 'node:url';
 import { otelAvailable } from './lib/modes.mjs';
 import { callgrindInstructions, startServerProcess, valgrindAvailable } from './lib/processes.mjs';
 import { emit, parseArgs } from './lib/stats.mjs';
 
-const options = parseArgs({ modes: 'none,noop,poolscope,otel', requests: 1500, warmup: 5000, base: 200, json: false });
+const options = parseArgs({
+  modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,request-h2,request-h1-new',
+  requests: 1500, warmup: 5000, base: 200, json: false,
+});
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
+
+/**
+ * A new connection per request costs several times a keep-alive one, and needs fewer requests
+ * for the same precision: `share` scales the counts.
+ */
+const SCENARIOS = {
+  'request-h1': { name: 'undici.request(), HTTP/1.1, keep-alive', client: 'request', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'fetch-h1': { name: 'undici fetch(), HTTP/1.1, keep-alive', client: 'fetch', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'request-h2': { name: 'undici.request(), HTTP/2, keep-alive', client: 'request', protocol: 'h2', connection: 'keep-alive', share: 1 },
+  'request-h1-new': { name: 'undici.request(), HTTP/1.1, new connection', client: 'request', protocol: 'h1', connection: 'new', share: 0.2 },
+};
 
 if (!valgrindAvailable()) {
   emit({ benchmark: 'e2e-callgrind', available: false }, ['e2e-callgrind: valgrind is not installed; skipped'], options.json);
 } else {
   const server = await startServerProcess(1);
-  const perRequest = {};
+  const scenarios = [];
   try {
-    const { h1 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }] });
-    const url = `http://127.0.0.1:${h1[0].port}/items/1`;
-    const instructions = (mode, count) =>
-      callgrindInstructions([client, `--url=${url}`, `--mode=${mode}`, `--warmup=${options.warmup}`, `--count=${count}`]);
+    const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
+    const urls = { h1: `http://127.0.0.1:${h1[0].port}/items/1`, h2: `https://127.0.0.1:${h2[0].port}/items/1` };
     const modes = options.modes.split(',').filter((mode) => mode !== 'otel' || otelAvailable());
-    for (const mode of modes) {
-      const [fewer, more] = await Promise.all([instructions(mode, options.base), instructions(mode, options.base + options.requests)]);
-      perRequest[mode] = (more - fewer) / options.requests;
+    for (const key of options.scenarios.split(',')) {
+      const scenario = SCENARIOS[key];
+      if (scenario === undefined) throw new Error(`unknown scenario ${key}: one of ${Object.keys(SCENARIOS).join(', ')}`);
+      const scaled = (n) => Math.max(1, Math.round(n * scenario.share));
+      const [base, requests] = [scaled(options.base), scaled(options.requests)];
+      const instructions = (mode, count) => callgrindInstructions([
+        client, `--url=${urls[scenario.protocol]}`, `--client=${scenario.client}`, `--connection=${scenario.connection}`,
+        `--mode=${mode}`, `--warmup=${scaled(options.warmup)}`, `--count=${count}`,
+      ]);
+      const perRequest = {};
+      for (const mode of modes) {
+        const [fewer, more] = await Promise.all([instructions(mode, base), instructions(mode, base + requests)]);
+        perRequest[mode] = (more - fewer) / requests;
+      }
+      const overhead = Object.fromEntries(modes.filter((mode) => mode !== 'none').map((mode) => [mode, perRequest[mode] / perRequest.none - 1]));
+      scenarios.push({ key, name: scenario.name, requests, perRequest, overhead });
     }
   } finally {
     await server.close();
   }
-  const overhead = Object.fromEntries(Object.entries(perRequest).filter(([mode]) => mode !== 'none').map(([mode, n]) => [mode, n / perRequest.none - 1]));
-  const lines = [`e2e-callgrind: user-space instructions per keep-alive undici.request() (client; ${options.requests} requests after ${options.warmup + options.base})`];
-  for (const [mode, n] of Object.entries(perRequest)) {
-    lines.push(`  ${mode.padEnd(10)} ${Math.round(n).toLocaleString('en-US').padStart(9)}${mode === 'none' ? '' : `  ${overhead[mode] >= 0 ? '+' : ''}${(overhead[mode] * 100).toFixed(1)}%`}`);
+  const lines = [`e2e-callgrind: user-space instructions per request of the client (after ${options.warmup} requests of warm-up; a fifth of the counts for new connections)`];
+  for (const { name, perRequest, overhead } of scenarios) {
+    lines.push(`  ${name}`);
+    for (const [mode, n] of Object.entries(perRequest)) {
+      lines.push(`    ${mode.padEnd(10)} ${Math.round(n).toLocaleString('en-US').padStart(9)}${mode === 'none' ? '' : `  ${overhead[mode] >= 0 ? '+' : ''}${(overhead[mode] * 100).toFixed(1)}%`}`);
+    }
   }
-  emit({ benchmark: 'e2e-callgrind', available: true, requests: options.requests, warmup: options.warmup, perRequest, overhead }, lines, options.json);
+  emit({ benchmark: 'e2e-callgrind', available: true, warmup: options.warmup, scenarios }, lines, options.json);
 }

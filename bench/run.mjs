@@ -17,7 +17,7 @@ const options = parseArgs({ smoke: false, callgrind: true, out: '' });
 const SMOKE = {
   replay: ['--lifecycles=200', '--rounds=1'],
   callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
-  e2eCallgrind: ['--modes=none,poolscope', '--requests=20', '--warmup=20', '--base=10'],
+  e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new', '--requests=20', '--warmup=20', '--base=10'],
   e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
   memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],
   scrape: ['--origins=6', '--scrapes=2'],
@@ -78,14 +78,14 @@ if (requestKeepAlive !== undefined) {
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
 if (results.e2eCallgrind?.available) {
-  const { perRequest, overhead } = results.e2eCallgrind;
-  row('e2e callgrind', 'undici.request() keep-alive: instructions per request, nothing subscribed', Math.round(perRequest.none).toLocaleString('en-US'));
-  if (overhead.noop !== undefined) row('e2e callgrind', 'no-op subscriber', fmt.pct(overhead.noop));
-  row('e2e callgrind', 'poolscope', fmt.pct(overhead.poolscope), '<= +2%', overhead.poolscope <= 0.02);
-  if (overhead.noop !== undefined) {
-    row('e2e callgrind', 'poolscope / no-op floor', fmt.ratio(overhead.poolscope / overhead.noop), '<= 3x', overhead.poolscope / overhead.noop <= 3);
+  for (const { name, perRequest, overhead } of results.e2eCallgrind.scenarios) {
+    row('e2e callgrind', `${name}: instructions per request, nothing subscribed`, Math.round(perRequest.none).toLocaleString('en-US'));
+    const parts = [`poolscope ${fmt.pct(overhead.poolscope)}`];
+    if (overhead.noop !== undefined) parts.push(`no-op ${fmt.pct(overhead.noop)}`);
+    if (overhead.otel !== undefined) parts.push(`instrumentation-undici ${fmt.pct(overhead.otel)}`);
+    row('e2e callgrind', `${name}: added`, parts.join(', '), '<= +2%, < instrumentation-undici',
+      overhead.poolscope <= 0.02 && (overhead.otel === undefined || overhead.otel > overhead.poolscope));
   }
-  if (overhead.otel !== undefined) row('e2e callgrind', 'instrumentation-undici', fmt.pct(overhead.otel), '> poolscope', overhead.otel > overhead.poolscope);
 }
 for (const s of results.e2e.scenarios) {
   const { poolscope: ours, otel: theirs, noop } = s.overhead;

@@ -1,17 +1,27 @@
 /**
  * One client run for the instruction counts of bench/e2e-callgrind.mjs: a warm-up, then
- * `--count` sequential requests to `--url` in one mode.
+ * `--count` sequential requests to `--url` in one mode, with `undici.request()` or `fetch()`
+ * (`--client`), over one keep-alive Agent or a new Agent per request, closed after it
+ * (`--connection=new`).
  */
 import { Agent, fetch as undiciFetch, request } from 'undici8';
 import { MODES } from './modes.mjs';
 import { parseArgs } from './stats.mjs';
 import { warmedUp } from './warm-signal.mjs';
 
-const options = parseArgs({ url: '', mode: 'none', client: 'request', warmup: 1000, count: 0 });
-const dispatcher = new Agent({ keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } });
-const call = options.client === 'fetch'
-  ? async () => (await undiciFetch(options.url, { dispatcher })).text()
-  : async () => (await request(options.url, { dispatcher })).body.text();
+const options = parseArgs({ url: '', mode: 'none', client: 'request', connection: 'keep-alive', warmup: 1000, count: 0 });
+const AGENT_OPTIONS = { keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } };
+const shared = new Agent(AGENT_OPTIONS);
+const send = options.client === 'fetch'
+  ? async (dispatcher) => (await undiciFetch(options.url, { dispatcher })).text()
+  : async (dispatcher) => (await request(options.url, { dispatcher })).body.text();
+const call = options.connection === 'new'
+  ? async () => {
+      const dispatcher = new Agent(AGENT_OPTIONS);
+      await send(dispatcher);
+      await dispatcher.close();
+    }
+  : () => send(shared);
 const leave = await MODES[options.mode].enter();
 for (let i = 0; i < options.warmup; i++) await call();
 // Full collections before and after the counted requests, so that where V8 happens to start a
@@ -21,4 +31,4 @@ await warmedUp();
 for (let i = 0; i < options.count; i++) await call();
 globalThis.gc?.();
 await leave();
-await dispatcher.close();
+await shared.close();

@@ -19,11 +19,28 @@ export function poolOf(socket: object, connector: unknown): object | undefined {
   return typeof connector === 'object' || typeof connector === 'function' ? connector ?? undefined : undefined;
 }
 
+/**
+ * The `Symbol(client)` keys seen so far: one per copy of undici in the process, so a socket is
+ * read with one property load instead of a walk over its thirty-odd symbols.
+ */
+const clientSymbols: symbol[] = [];
+const MAX_CLIENT_SYMBOLS = 8;
+
 function clientOf(socket: object): object | undefined {
+  for (const symbol of clientSymbols) {
+    const client = asClient(Reflect.get(socket, symbol));
+    if (client !== undefined) return client;
+  }
   for (const symbol of Object.getOwnPropertySymbols(socket)) {
-    if (symbol.description !== 'client') continue;
-    const client: unknown = Reflect.get(socket, symbol);
-    if (typeof client === 'object' && client !== null && typeof (client as { dispatch?: unknown }).dispatch === 'function') return client;
+    if (symbol.description !== 'client' || clientSymbols.includes(symbol)) continue;
+    const client = asClient(Reflect.get(socket, symbol));
+    if (client === undefined) continue;
+    if (clientSymbols.length < MAX_CLIENT_SYMBOLS) clientSymbols.push(symbol);
+    return client;
   }
   return undefined;
+}
+
+function asClient(value: unknown): object | undefined {
+  return typeof value === 'object' && value !== null && typeof (value as { dispatch?: unknown }).dispatch === 'function' ? value : undefined;
 }
