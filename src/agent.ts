@@ -7,6 +7,7 @@ import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.j
 import { readingsOf } from './peers/readings.js';
 import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
+import { ConsumerTable, type Consumer } from './state/peaks.js';
 import { GlobalDispatcherWatch } from './tap/global-dispatcher.js';
 import { UndiciTap } from './tap/undici-tap.js';
 import { silence } from './warn.js';
@@ -64,13 +65,13 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();
 
-  const local = () => readingsOf(registry, performance.now());
+  const local = (consumer: Consumer | undefined) => readingsOf(registry, performance.now(), consumer);
   // Threads and processes that report here: the main thread of every process adds up its
   // worker threads, and a cluster primary its workers.
   // (With the app's MeterProvider, only this thread's registry is read.)
   const peers = isMainThread && (role !== 'export' || resolved.meterProvider === undefined)
     ? new PeerAggregator(resolved.maxOrigins) : undefined;
-  const gather = () => peers?.gather(local()) ?? Promise.resolve(local());
+  const gather = async (consumer: Consumer | undefined) => peers?.gather(local(consumer), consumer) ?? local(consumer);
 
   let closeExport: () => Promise<void>;
   let metricsUrl: string | undefined;
@@ -85,12 +86,12 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
     closeExport = async () => bridge.shutdown();
   } else {
     // The SDK and the exporters load only in the thread that exports, not in those that report.
-    const [{ MeterProvider }, { PoolscopeMetricProducer }, { createReaders }, { buildResource }] = await Promise.all([
-      import('@opentelemetry/sdk-metrics'), import('./export/metric-producer.js'),
-      import('./export/readers.js'), import('./export/resource.js'),
+    const [{ MeterProvider }, { createReaders }, { buildResource }] = await Promise.all([
+      import('@opentelemetry/sdk-metrics'), import('./export/readers.js'), import('./export/resource.js'),
     ]);
-    const readers = await createReaders(resolved, new PoolscopeMetricProducer(gather));
-    const provider = new MeterProvider({ resource: buildResource(resolved.serviceName), readers: readers.readers });
+    const resource = buildResource(resolved.serviceName);
+    const readers = await createReaders(resolved, { gather, consumers: new ConsumerTable(), resource });
+    const provider = new MeterProvider({ resource, readers: readers.readers });
     metricsUrl = readers.metricsUrl;
     closeExport = async () => {
       readers.ending();

@@ -34,5 +34,7 @@ it('records into the app\'s own MeterProvider beside the app\'s own metrics', as
   const samples = ttfb.dataPoints.filter((p) => p.attributes['server.port'] === server.port)
     .reduce((sum, p) => sum + (p.value as { count: number }).count, 0);
   assert.equal(samples, 6, 'every time to first byte reached the app\'s histogram');
+  const peak = byName.get('undici.client.active_requests.peak')!.dataPoints.find((p) => p.attributes['server.port'] === server.port);
+  assert.equal(peak?.value, 1, 'the requests went one after the other');
   await provider.shutdown();
 });

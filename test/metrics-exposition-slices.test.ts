@@ -2,11 +2,13 @@
 // check that the slices add up to exactly what OpenTelemetry's serializer writes in one call.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { millisToHrTime } from '@opentelemetry/core';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { writeExposition } from '../dist/export/exposition.js';
 import { PoolscopeMetricProducer } from '../dist/export/metric-producer.js';
 import { readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { ConsumerTable } from '../dist/state/peaks.js';
 
 const serializers = {
   first: new PrometheusSerializer(undefined, false, undefined, false, false),
@@ -14,7 +16,8 @@ const serializers = {
 };
 
 function producerOf(registry: OriginRegistry): PoolscopeMetricProducer {
-  return new PoolscopeMetricProducer(async () => readingsOf(registry, performance.now()));
+  const consumer = new ConsumerTable().fromStart('test');
+  return new PoolscopeMetricProducer(async () => readingsOf(registry, performance.now(), consumer()), millisToHrTime(Date.now()));
 }
 
 /** A registry whose every origin has requests, sockets open and closed, and histogram samples. */

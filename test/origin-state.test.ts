@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OriginRegistry, parseOrigin } from '../dist/state/origin-registry.js';
 import { BucketHistogram } from '../dist/state/histogram.js';
+import { ConsumerTable } from '../dist/state/peaks.js';
 
 describe('origins', () => {
   it('keeps scheme, host and port only, with the default port filled in', () => {
@@ -69,8 +70,9 @@ describe('per-origin state driven by synthetic events', () => {
     origin.requestStarted();
     origin.requestEnded();
     origin.requestEnded();
-    assert.equal(origin.takeActiveRequestsPeak(), 3);
-    assert.equal(origin.takeActiveRequestsPeak(), 1);
+    const exporter = new ConsumerTable().fromStart('exporter');
+    assert.equal(origin.takeActiveRequestsPeak(exporter()), 3);
+    assert.equal(origin.takeActiveRequestsPeak(exporter()), 1);
   });
 
   it('bounds error types per origin', () => {

@@ -21,8 +21,8 @@ const value = (readings: ReturnType<typeof readingsOf>, metric: string, host: st
     Object.entries(extra).every(([k, v]) => r.attributes[k] === v)).map((r) => r.value);
 
 it('adds counters and histograms, takes the largest streams peak and the ratio over all requests', () => {
-  const a = readingsOf(registryWith(['http://a.example'], 4, 1), 1000);
-  const b = readingsOf(registryWith(['http://a.example'], 2, 3), 1000);
+  const a = readingsOf(registryWith(['http://a.example'], 4, 1), 1000, undefined);
+  const b = readingsOf(registryWith(['http://a.example'], 2, 3), 1000, undefined);
   const merged = mergeReadings([a, b], 10);
   assert.deepEqual(value(merged, 'requests', 'a.example', { 'undici.connection.reused': false }), [2]);
   assert.deepEqual(value(merged, 'requests', 'a.example', { 'undici.connection.reused': true }), [4]);
@@ -35,8 +35,8 @@ it('adds counters and histograms, takes the largest streams peak and the ratio o
 });
 
 it('folds origins past maxOrigins into _other, and an ended peer keeps only its counters and histograms', () => {
-  const a = readingsOf(registryWith(['http://a.example', 'http://b.example'], 1, 0), 1000);
-  const b = readingsOf(registryWith(['http://c.example'], 3, 0), 1000);
+  const a = readingsOf(registryWith(['http://a.example', 'http://b.example'], 1, 0), 1000, undefined);
+  const b = readingsOf(registryWith(['http://c.example'], 3, 0), 1000, undefined);
   const merged = mergeReadings([a, b], 2);
   const hosts = new Set(merged.values.map((r) => r.attributes['server.address']));
   assert.deepEqual([...hosts].sort(), ['_other', 'a.example', 'b.example']);

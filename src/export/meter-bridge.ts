@@ -3,12 +3,15 @@ import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
 import { readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { OriginStats } from '../state/origin-stats.js';
+import { ConsumerTable } from '../state/peaks.js';
 import { SCOPE } from './scope.js';
 
 /**
  * Records into an application's own MeterProvider, whose readers poolscope cannot reach with
  * its producer. Counters and gauges are observable instruments read in one batch callback;
  * histograms are the provider's own, and each of poolscope's buckets mirrors its samples there.
+ * The provider is one consumer of the peaks: its callback cannot tell which of its readers
+ * collects, so several readers there share the peaks as one.
  */
 export class MeterBridge {
   readonly #meter: Meter;
@@ -30,8 +33,10 @@ export class MeterBridge {
         this.#histograms.set(key, this.#meter.createHistogram(spec.name, { ...options, ...advice }));
       }
     }
+    // The only consumer of this thread's registry.
+    const consumer = new ConsumerTable().fromStart('app meter provider');
     this.#callback = (result) => {
-      readValues(registry, performance.now(), (metric, value, attributes) => {
+      readValues(registry, performance.now(), consumer(), (metric, value, attributes) => {
         result.observe(this.#observables.get(metric)!, value, attributes);
       });
     };

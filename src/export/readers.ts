@@ -1,9 +1,15 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { HrTime } from '@opentelemetry/api';
+import { millisToHrTime } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { MetricProducer, MetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ResolvedOptions } from '../config.js';
+import type { Readings } from '../peers/readings.js';
+import type { Consumer, ConsumerTable } from '../state/peaks.js';
 import { warnOnce } from '../warn.js';
 import { writeExposition, type Serializers } from './exposition.js';
+import { PoolscopeMetricProducer, scopeMetricsOf } from './metric-producer.js';
 import { otlpExporter } from './otlp.js';
 
 /** The readers that carry poolscope's metrics out, and what must be closed with them. */
@@ -15,11 +21,25 @@ export interface Readers {
   close(): Promise<void>;
 }
 
+/** What the readers read: every figure, the peaks being `consumer`'s (see `readValues()`). */
+export interface Source {
+  readonly gather: (consumer: Consumer) => Promise<Readings>;
+  readonly consumers: ConsumerTable;
+  /** poolscope's provider's resource, for the `/metrics` endpoint, which is no reader of it. */
+  readonly resource: Resource;
+}
+
 /**
  * Builds one reader per chosen exporter; each exporter's package is loaded only when chosen.
  * A reader that cannot start is left out with a warning: the app runs on either way.
+ * Each periodic reader, and each `/metrics` scraper, is a consumer of its own.
  */
-export async function createReaders(options: ResolvedOptions, producer: MetricProducer): Promise<Readers> {
+export async function createReaders(options: ResolvedOptions, source: Source): Promise<Readers> {
+  const startTime = millisToHrTime(Date.now());
+  const producer = (name: string): MetricProducer => {
+    const consumer = source.consumers.fromStart(name);
+    return new PoolscopeMetricProducer(() => source.gather(consumer()), startTime);
+  };
   const readers: MetricReader[] = [];
   const lastExports: Array<{ ending(): void }> = [];
   let server: Server | undefined;
@@ -27,17 +47,16 @@ export async function createReaders(options: ResolvedOptions, producer: MetricPr
   for (const name of options.exporters) {
     try {
       if (name === 'prometheus') {
-        const prometheus = await servePrometheus(options, producer);
+        const prometheus = await servePrometheus(options, source, startTime);
         if (prometheus === undefined) continue;
         ({ server, metricsUrl } = prometheus);
-        readers.push(prometheus.reader);
       } else if (name === 'otlp') {
         const exporter = await otlpExporter();
         lastExports.push(exporter);
-        readers.push(await periodicReader(exporter, options, producer));
+        readers.push(await periodicReader(exporter, options, producer('otlp')));
       } else {
         const { ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
-        readers.push(await periodicReader(new ConsoleMetricExporter(), options, producer));
+        readers.push(await periodicReader(new ConsoleMetricExporter(), options, producer('console')));
       }
     } catch (error) {
       warnOnce('POOLSCOPE_EXPORTER_FAILED',
@@ -58,11 +77,14 @@ export async function createReaders(options: ResolvedOptions, producer: MetricPr
   };
 }
 
-async function servePrometheus(options: ResolvedOptions, producer: MetricProducer) {
-  const { PrometheusExporter, PrometheusSerializer } = await import('@opentelemetry/exporter-prometheus');
-  // poolscope serves the endpoint itself: port 0 works, a port in use is a warning, the
-  // server never keeps the app's process alive, and a scrape never blocks the app for long.
-  const reader = new PrometheusExporter({ preventServerStart: true, metricProducers: [producer] });
+/**
+ * poolscope serves the endpoint itself: port 0 works, a port in use is a warning, the server
+ * never keeps the app's process alive, and a scrape never blocks the app for long. And it is no
+ * OpenTelemetry reader: a reader's collection cannot say which scraper asked, and each
+ * scraper is owed its own peaks.
+ */
+async function servePrometheus(options: ResolvedOptions, source: Source, startTime: HrTime) {
+  const { PrometheusSerializer } = await import('@opentelemetry/exporter-prometheus');
   // The exporter's own serializer settings, with and without `target_info`.
   const serializers = {
     first: new PrometheusSerializer(undefined, false, undefined, false, false),
@@ -70,7 +92,9 @@ async function servePrometheus(options: ResolvedOptions, producer: MetricProduce
   };
   const server = createServer((request, response) => {
     if (request.method === 'GET' && request.url?.split('?')[0] === '/metrics') {
-      serveMetrics(reader, serializers, response);
+      const collection = source.gather(source.consumers.see(scraperOf(request)))
+        .then((readings) => ({ resource: source.resource, scopeMetrics: [scopeMetricsOf(readings, startTime)] }));
+      serveMetrics(collection, serializers, response);
     } else {
       response.statusCode = 404;
       response.end('poolscope serves GET /metrics\n');
@@ -101,11 +125,20 @@ async function servePrometheus(options: ResolvedOptions, producer: MetricProduce
   const { port } = server.address() as AddressInfo;
   const host = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { reader, server, metricsUrl: `http://${shownHost}:${port}/metrics` };
+  return { server, metricsUrl: `http://${shownHost}:${port}/metrics` };
+}
+
+/**
+ * Who scrapes: its address and user-agent, so two Prometheus replicas, or Prometheus and
+ * `poolscope report`, are told apart. (Scrapers behind one proxy with one user-agent are one.)
+ * Node's limit on header size bounds the key.
+ */
+function scraperOf(request: IncomingMessage): string {
+  return `scraper ${request.socket.remoteAddress ?? ''} ${request.headers['user-agent'] ?? ''}`;
 }
 
 /** What the exporter's own handler answers, written in slices that leave the app's event loop free. */
-function serveMetrics(reader: MetricReader, serializers: Serializers, response: ServerResponse): void {
+function serveMetrics(collection: Promise<ResourceMetrics>, serializers: Serializers, response: ServerResponse): void {
   response.statusCode = 200;
   response.setHeader('content-type', 'text/plain');
   // A scraper that hangs up mid-answer is no error of the app's.
@@ -115,8 +148,8 @@ function serveMetrics(reader: MetricReader, serializers: Serializers, response: 
     response.write(text);
     return true;
   };
-  reader.collect()
-    .then(({ resourceMetrics }) => writeExposition(resourceMetrics, serializers, write))
+  collection
+    .then((resourceMetrics) => writeExposition(resourceMetrics, serializers, write))
     .then(() => response.end(), (error: unknown) => response.end(`# failed to export metrics: ${String(error)}`));
 }
 

@@ -1,5 +1,6 @@
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
+import type { Consumer } from '../state/peaks.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { MetricKey } from './catalog.js';
 
@@ -10,15 +11,16 @@ export type HistogramReading = (metric: MetricKey, histogram: BucketHistogram, a
 /**
  * Reads every counter and gauge of every origin, at collection time. Both `reused` values, and
  * both connection states of every protocol version seen, are always read, as 0 if need be, so
- * ratios never go empty.
+ * ratios never go empty. The peaks are `consumer`'s: since its previous read. Without a
+ * consumer they are looked at, not taken.
  */
-export function readValues(registry: OriginRegistry, nowMs: number, read: ValueReading): void {
+export function readValues(registry: OriginRegistry, nowMs: number, consumer: Consumer | undefined, read: ValueReading): void {
   for (const origin of registry.all()) {
     const [newAttributes, reusedAttributes] = origin.reusedAttributes;
     read('requests', origin.requestsNew, newAttributes);
     read('requests', origin.requestsReused, reusedAttributes);
     read('activeRequests', origin.activeRequests, origin.attributes);
-    read('activeRequestsPeak', origin.takeActiveRequestsPeak(), origin.attributes);
+    read('activeRequestsPeak', origin.takeActiveRequestsPeak(consumer), origin.attributes);
     for (const protocol of origin.protocols.values()) {
       const { active, idle } = protocol.stateAttributes;
       read('connectionsOpened', protocol.opened, protocol.attributes);
@@ -26,7 +28,7 @@ export function readValues(registry: OriginRegistry, nowMs: number, read: ValueR
       read('openConnections', protocol.openIdle, idle);
       read('connectionsClosed', protocol.closedActive, active);
       read('connectionsClosed', protocol.closedIdle, idle);
-      read('streamsPeak', protocol.takeStreamsPeak(), protocol.attributes);
+      read('streamsPeak', protocol.takeStreamsPeak(consumer), protocol.attributes);
     }
     for (const [type, count] of origin.connectErrors) read('connectionErrors', count, origin.errorAttributes(type));
     read('connectionsReopened', origin.reopened, origin.attributes);

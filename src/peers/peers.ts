@@ -1,6 +1,7 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
+import { MAX_CONSUMERS, type Consumer } from '../state/peaks.js';
 import { cumulativeOnly, mergeReadings, type Readings } from './readings.js';
 
 /**
@@ -22,10 +23,11 @@ const ANSWER_WITHIN_MS = 500;
 
 type PeerMessage =
   | { readonly type: 'hello' }
-  | { readonly type: 'collect'; readonly id: number }
+  | { readonly type: 'collect'; readonly id: number; readonly consumer: Consumer | undefined }
   | { readonly type: 'readings'; readonly id: number; readonly readings: Readings; readonly final: boolean };
 
 interface Peer {
+  /** Its latest answer, to whichever consumer: shown while it does not answer in time. */
   readings: Readings | undefined;
   /** It ended (or said its last): its counters are folded into the retired sum at the next collection. */
   ended: boolean;
@@ -35,8 +37,26 @@ interface Peer {
   readonly clusterWorker: ClusterWorker | undefined;
 }
 
+/** One collection's questions: the peers still to answer, and what those that did said. */
+interface Round {
+  readonly expected: Set<string>;
+  readonly answers: Map<string, Readings>;
+  readonly answered: () => void;
+}
+
 function isMessage(value: unknown): value is PeerMessage & { from?: unknown; cmd?: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+/**
+ * The consumer a collection is for, if it is one: another copy of poolscope in the process
+ * (another version) speaks on the same channel, and its questions must not break this one.
+ */
+function consumerIn(message: { readonly consumer?: unknown }): Consumer | undefined {
+  const consumer = message.consumer as Consumer | null | undefined;
+  const valid = typeof consumer === 'object' && consumer !== null && Number.isInteger(consumer.slot) && consumer.slot >= 0 &&
+    consumer.slot < MAX_CONSUMERS && typeof consumer.id === 'number' && typeof consumer.first === 'boolean';
+  return valid ? { slot: consumer.slot, id: consumer.id, first: consumer.first } : undefined;
 }
 
 /** Collects the figures of this process's worker threads and, in a cluster primary, of its workers. */
@@ -47,9 +67,8 @@ export class PeerAggregator {
   #retired: Readings = { values: [], histograms: [] };
   readonly #channel = new BroadcastChannel(CHANNEL);
   #nextId = 0;
-  #answered: (() => void) | undefined;
-  #expected = new Set<string>();
-  #round: Promise<void> | undefined;
+  /** Collections under way, by id: each consumer's has its own, as each is owed its own peaks. */
+  readonly #rounds = new Map<number, Round>();
   readonly #onWorker = (message: unknown): void => {
     const worker = (message as { worker?: Worker }).worker;
     if (worker === undefined || typeof worker.once !== 'function') return;
@@ -78,42 +97,45 @@ export class PeerAggregator {
     }
   }
 
-  /** This thread's readings plus every peer's, merged. */
-  async gather(local: Readings): Promise<Readings> {
+  /** This thread's readings plus every peer's, merged, for `consumer` (see `readValues()`). */
+  async gather(local: Readings, consumer: Consumer | undefined): Promise<Readings> {
     this.#retire();
-    // Two readers collecting at once (Prometheus and OTLP) share one round of questions.
-    this.#round ??= this.#ask().finally(() => {
-      this.#round = undefined;
-    });
-    await this.#round;
+    const answers = await this.#ask(consumer);
     const all = [local];
     if (this.#retired.values.length > 0 || this.#retired.histograms.length > 0) all.push(this.#retired);
-    for (const peer of this.#peers.values()) if (peer.readings !== undefined) all.push(peer.readings);
+    for (const [key, peer] of this.#peers) {
+      const readings = answers.get(key) ?? peer.readings;
+      if (readings !== undefined) all.push(readings);
+    }
     return all.length === 1 ? local : mergeReadings(all, this.#maxOrigins);
   }
 
-  /** Asks every live peer for its readings, and waits for the answers or ANSWER_WITHIN_MS. */
-  async #ask(): Promise<void> {
+  /**
+   * Asks every live peer for its readings for `consumer`, and waits for the answers or
+   * ANSWER_WITHIN_MS. Rounds of collections that overlap (Prometheus and OTLP, two scrapers)
+   * each keep their own answers.
+   */
+  async #ask(consumer: Consumer | undefined): Promise<Map<string, Readings>> {
     const expected = new Set<string>();
+    const answers = new Map<string, Readings>();
     for (const [key, peer] of this.#peers) if (!peer.ended && !peer.silent) expected.add(key);
-    if (expected.size === 0) return;
+    if (expected.size === 0) return answers;
     const id = ++this.#nextId;
-    this.#expected = expected;
-    const answered = new Promise<void>((resolve) => {
-      this.#answered = resolve;
+    await new Promise<void>((resolve) => {
+      this.#rounds.set(id, { expected, answers, answered: resolve });
       setTimeout(resolve, ANSWER_WITHIN_MS).unref();
+      this.#channel.postMessage({ type: 'collect', id, consumer });
+      for (const key of expected) {
+        const worker = this.#peers.get(key)?.clusterWorker;
+        if (worker !== undefined) sendQuietly(worker, { cmd: CLUSTER_CMD, type: 'collect', id, consumer });
+      }
     });
-    this.#channel.postMessage({ type: 'collect', id });
+    this.#rounds.delete(id);
     for (const key of expected) {
-      const worker = this.#peers.get(key)?.clusterWorker;
-      if (worker !== undefined) sendQuietly(worker, { cmd: CLUSTER_CMD, type: 'collect', id });
-    }
-    await answered;
-    for (const key of this.#expected) {
       const peer = this.#peers.get(key);
       if (peer !== undefined) peer.silent = true;
     }
-    this.#answered = undefined;
+    return answers;
   }
 
   close(): void {
@@ -136,7 +158,10 @@ export class PeerAggregator {
     peer.readings = message.readings;
     peer.silent = false;
     if (message.final) peer.ended = true;
-    if (this.#answered !== undefined && message.id === this.#nextId && this.#expected.delete(key) && this.#expected.size === 0) this.#answered();
+    const round = this.#rounds.get(message.id);
+    if (round === undefined || !round.expected.delete(key)) return;
+    round.answers.set(key, message.readings);
+    if (round.expected.size === 0) round.answered();
   }
 
   #end(key: string): void {
@@ -161,45 +186,48 @@ export class PeerAggregator {
 export class ThreadReporter {
   readonly #channel = new BroadcastChannel(CHANNEL);
   readonly #from: string;
-  readonly #read: () => Readings;
+  readonly #read: (consumer: Consumer | undefined) => Readings;
   #closed = false;
 
-  constructor(threadId: number, read: () => Readings) {
+  constructor(threadId: number, read: (consumer: Consumer | undefined) => Readings) {
     this.#from = `thread:${threadId}`;
     this.#read = read;
     this.#channel.unref();
     this.#channel.onmessage = (event) => {
       const { data } = event as MessageEvent;
-      if (isMessage(data) && data.type === 'collect' && data.from === undefined) this.#send(data.id, false);
+      if (isMessage(data) && data.type === 'collect' && data.from === undefined) this.#send(data.id, consumerIn(data), false);
     };
     this.#channel.postMessage({ type: 'hello', from: this.#from });
   }
 
-  /** Sends the last readings; synchronous, so it can run in the thread's `exit` event. */
+  /**
+   * Sends the last readings; synchronous, so it can run in the thread's `exit` event. Their
+   * gauges are not kept, so no consumer's peaks are taken.
+   */
   close(): void {
     if (this.#closed) return;
-    this.#send(-1, true);
+    this.#send(-1, undefined, true);
     this.#closed = true;
     this.#channel.close();
   }
 
-  #send(id: number, final: boolean): void {
+  #send(id: number, consumer: Consumer | undefined, final: boolean): void {
     if (this.#closed) return;
-    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings: this.#read(), final });
+    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings: this.#read(consumer), final });
   }
 }
 
 /** A cluster worker's side: answers the primary with its readings and its threads', and its last ones when it ends. */
 export class ClusterReporter {
-  readonly #gather: () => Promise<Readings>;
+  readonly #gather: (consumer: Consumer | undefined) => Promise<Readings>;
   readonly #onMessage = (message: unknown): void => {
     if (!isMessage(message) || message.cmd !== CLUSTER_CMD || message.type !== 'collect') return;
     const { id } = message;
-    void this.#gather().then((readings) => sendQuietly(process, { cmd: CLUSTER_CMD, type: 'readings', id, readings, final: false }), () => {});
+    void this.#gather(consumerIn(message)).then((readings) => sendQuietly(process, { cmd: CLUSTER_CMD, type: 'readings', id, readings, final: false }), () => {});
   };
   #closed = false;
 
-  constructor(gather: () => Promise<Readings>) {
+  constructor(gather: (consumer: Consumer | undefined) => Promise<Readings>) {
     this.#gather = gather;
     (process as NodeJS.EventEmitter).on('internalMessage', this.#onMessage);
     sendQuietly(process, { cmd: CLUSTER_CMD, type: 'hello' });
@@ -209,7 +237,8 @@ export class ClusterReporter {
     if (this.#closed) return;
     this.#closed = true;
     (process as NodeJS.EventEmitter).off('internalMessage', this.#onMessage);
-    const readings = await this.#gather();
+    // The last readings' gauges are not kept: no consumer's peaks are taken.
+    const readings = await this.#gather(undefined);
     await new Promise<void>((resolve) => sendQuietly(process, { cmd: CLUSTER_CMD, type: 'readings', id: -1, readings, final: true }, resolve));
   }
 }

@@ -4,6 +4,7 @@ import {
 import { readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Attributes } from '../state/origin-stats.js';
+import type { Consumer } from '../state/peaks.js';
 
 /** One counter or gauge value. `weight`: the requests a ratio was taken over, to merge ratios. */
 export interface ValueReading {
@@ -33,9 +34,10 @@ export interface Readings {
   readonly histograms: HistogramReading[];
 }
 
-export function readingsOf(registry: OriginRegistry, nowMs: number): Readings {
+/** One thread's readings for `consumer` (see `readValues()`). */
+export function readingsOf(registry: OriginRegistry, nowMs: number, consumer: Consumer | undefined): Readings {
   const values: ValueReading[] = [];
-  readValues(registry, nowMs, (metric, value, attributes, weight = 0) => values.push({ metric, attributes, value, weight }));
+  readValues(registry, nowMs, consumer, (metric, value, attributes, weight = 0) => values.push({ metric, attributes, value, weight }));
   const histograms: HistogramReading[] = [];
   for (const origin of registry.all()) {
     readHistograms(origin, (metric, histogram, attributes) => {

@@ -3,6 +3,7 @@ import {
   ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PHASE, ATTR_PROTOCOL_VERSION, ATTR_REUSED, ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT, ATTR_URL_SCHEME, BOUNDARIES, OTHER_ORIGIN,
 } from '../metrics/catalog.js';
+import { OwedPeaks, type Consumer } from './peaks.js';
 
 export type Attributes = Readonly<Record<string, string | number | boolean>>;
 
@@ -46,8 +47,9 @@ export class OriginStats {
   requestsNew = 0;
   requestsReused = 0;
   activeRequests = 0;
-  /** Highest `activeRequests` since the exporter last read it. */
+  /** Highest `activeRequests` since the last read by any consumer. */
   activeRequestsPeak = 0;
+  readonly #activeRequestsOwed = new OwedPeaks();
   /** Sockets per `network.protocol.version`, created at the first socket of each. */
   readonly protocols = new Map<string, ProtocolConnections>();
   /** New sockets opened within the churn window after an idle socket of the same pool closed. */
@@ -128,9 +130,13 @@ export class OriginStats {
     this.activeRequests--;
   }
 
-  /** Returns the peak since the previous call and starts the next period at the current level. */
-  takeActiveRequestsPeak(): number {
-    const peak = this.activeRequestsPeak;
+  /**
+   * The peak since `consumer`'s previous read (see OwedPeaks); the next period starts at the
+   * current level. Without a consumer, a look that takes nothing: the peak since anyone's last read.
+   */
+  takeActiveRequestsPeak(consumer: Consumer | undefined): number {
+    if (consumer === undefined) return this.activeRequestsPeak;
+    const peak = this.#activeRequestsOwed.take(consumer, this.activeRequestsPeak, this.activeRequests);
     this.activeRequestsPeak = this.activeRequests;
     return peak;
   }
@@ -356,8 +362,9 @@ export class ProtocolConnections {
   openIdle = 0;
   closedActive = 0;
   closedIdle = 0;
-  /** Most requests in flight on one socket since the exporter last read it. */
+  /** Most requests in flight on one socket since the last read by any consumer. */
   streamsPeak = 0;
+  readonly #streamsOwed = new OwedPeaks();
   /** The same since start, for `snapshot()`. */
   streamsMax = 0;
   /**
@@ -375,11 +382,12 @@ export class ProtocolConnections {
     };
   }
 
-  /** Returns the peak since the previous call and starts the next period at the current level. */
-  takeStreamsPeak(): number {
-    const peak = this.streamsPeak;
+  /** As `OriginStats.takeActiveRequestsPeak()`, for the most streams on one socket. */
+  takeStreamsPeak(consumer: Consumer | undefined): number {
+    if (consumer === undefined) return this.streamsPeak;
     let current = this.openActive > 0 ? 1 : 0;
     for (const connection of this.multiplexed) if (connection.inFlight > current) current = connection.inFlight;
+    const peak = this.#streamsOwed.take(consumer, this.streamsPeak, current);
     this.streamsPeak = current;
     return peak;
   }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after } from 'node:test';
 
 interface KeyValue { key: string; value: { stringValue?: string; intValue?: number | string; doubleValue?: number; boolValue?: boolean } }
-interface NumberPoint { attributes?: KeyValue[]; asDouble?: number; asInt?: number | string }
+interface NumberPoint { attributes?: KeyValue[]; asDouble?: number; asInt?: number | string; timeUnixNano?: number | string }
 interface OtlpMetric { name: string; sum?: { dataPoints: NumberPoint[] }; gauge?: { dataPoints: NumberPoint[] } }
 interface OtlpExport {
   resourceMetrics: Array<{
@@ -66,4 +66,17 @@ export function otlpValue(body: OtlpExport, name: string, labels: Record<string,
     }
   }
   return total;
+}
+
+/** When the export was collected (its data points' time), in milliseconds since the epoch. */
+export function otlpCollectedAtMs(body: OtlpExport): number | undefined {
+  for (const resource of body.resourceMetrics) {
+    for (const scope of resource.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        const time = (metric.sum ?? metric.gauge)?.dataPoints[0]?.timeUnixNano;
+        if (time !== undefined) return Number(BigInt(time) / 1_000_000n);
+      }
+    }
+  }
+  return undefined;
 }

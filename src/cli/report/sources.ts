@@ -31,13 +31,14 @@ export async function readSource(source: string): Promise<Sample[]> {
 
 /**
  * GET with node:http rather than fetch: a process that runs the agent (the demo) must not
- * count its own scrapes as traffic to an origin.
+ * count its own scrapes as traffic to an origin. Its user-agent makes it a scraper of its own,
+ * owed its own peaks, whatever else scrapes from this host.
  */
 function scrape(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const fail = (reason: string): void => reject(new SourceError(`cannot read ${url}: ${reason}`));
     const client = url.toLowerCase().startsWith('https:') ? https : http;
-    const request = client.get(url, { headers: { accept: 'text/plain' }, timeout: FETCH_TIMEOUT_MS }, (response) => {
+    const request = client.get(url, { headers: { accept: 'text/plain', 'user-agent': 'poolscope-report' }, timeout: FETCH_TIMEOUT_MS }, (response) => {
       if (response.statusCode !== 200) {
         response.resume();
         fail(`HTTP ${response.statusCode}`);
