@@ -86,9 +86,12 @@ it('counts instructions under callgrind', {
   // With counts this small the figures are noise, even below zero: only their presence is checked.
   for (const mode of ['none', 'poolscope']) assert.ok(Number.isFinite(result.perLifecycle[mode]), `${mode}: instructions counted`);
 
-  const e2e = JSON.parse((await run(process.execPath, ['bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--requests=20', '--warmup=20', '--base=10', '--json'], {
-    cwd: root, timeout: 280_000,
-  })).stdout);
+  const e2e = JSON.parse((await run(process.execPath, [
+    'bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--scenarios=request-h1,request-h1-new', '--requests=20', '--warmup=20', '--base=10', '--json',
+  ], { cwd: root, timeout: 280_000 })).stdout);
   assert.equal(e2e.available, true);
-  for (const mode of ['none', 'poolscope']) assert.ok(Number.isFinite(e2e.perRequest[mode]), `${mode}: instructions counted end to end`);
+  assert.deepEqual(e2e.scenarios.map((s: { key: string }) => s.key), ['request-h1', 'request-h1-new']);
+  for (const scenario of e2e.scenarios) {
+    for (const mode of ['none', 'poolscope']) assert.ok(Number.isFinite(scenario.perRequest[mode]), `${scenario.name}, ${mode}: instructions counted end to end`);
+  }
 });
