@@ -11,7 +11,7 @@
  * ~164,000, and the compilations that landed between two runs decided the figure more than the
  * mode did. valgrind runs the warm-up without counting (bench/lib/warm-signal.mjs).
  *
- *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,request-h2,request-h1-new]
+ *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
  *                                [--requests=1500] [--warmup=5000] [--json]
  */
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { callgrindInstructions, startServerProcess, valgrindAvailable } from './
 import { emit, parseArgs } from './lib/stats.mjs';
 
 const options = parseArgs({
-  modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,request-h2,request-h1-new',
+  modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
   requests: 1500, warmup: 5000, base: 200, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
@@ -32,6 +32,7 @@ const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 const SCENARIOS = {
   'request-h1': { name: 'undici.request(), HTTP/1.1, keep-alive', client: 'request', protocol: 'h1', connection: 'keep-alive', share: 1 },
   'fetch-h1': { name: 'undici fetch(), HTTP/1.1, keep-alive', client: 'fetch', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'builtin-fetch-h1': { name: 'built-in fetch(), HTTP/1.1, keep-alive', client: 'builtin-fetch', protocol: 'h1', connection: 'keep-alive', share: 1 },
   'request-h2': { name: 'undici.request(), HTTP/2, keep-alive', client: 'request', protocol: 'h2', connection: 'keep-alive', share: 1 },
   'request-h1-new': { name: 'undici.request(), HTTP/1.1, new connection', client: 'request', protocol: 'h1', connection: 'new', share: 0.2 },
 };

@@ -7,6 +7,7 @@
  *   node --expose-gc bench/e2e.mjs [--rounds=12] [--keep-alive-requests=300] [--new-connection-requests=40] [--json]
  */
 import { Agent, fetch as undiciFetch, request } from 'undici8';
+import { listenLikeAService } from './lib/app-server.mjs';
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
@@ -46,6 +47,7 @@ SCENARIOS.push({ client: 'built-in fetch()', protocol: 'HTTP/1.1', connection: '
 const scenarioName = (s) => `${s.client}, ${s.protocol}, ${s.connection}`;
 
 const pinned = pinSelf(0);
+const appServer = await listenLikeAService();
 const server = await startServerProcess(1);
 const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
 const urls = { 'HTTP/1.1': `http://127.0.0.1:${h1[0].port}/items/1`, 'HTTP/2': `https://127.0.0.1:${h2[0].port}/items/1` };
@@ -104,6 +106,7 @@ try {
 } finally {
   await Promise.all(Array.from(keepAliveAgents.values(), (agent) => agent.close()));
   await server.close();
+  appServer.close();
 }
 
 const result = {
