@@ -12,7 +12,9 @@
  * mode did. valgrind runs the warm-up without counting (bench/lib/warm-signal.mjs).
  *
  *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
- *                                [--requests=1500] [--warmup=5000] [--json]
+ *                                [--requests=1500] [--warmup=5000] [--app-listens=false] [--json]
+ *
+ * `--app-listens=false`: the client listens on no port of its own (bench/lib/app-server.mjs).
  */
 import { fileURLToPath } from 'node:url';
 import { otelAvailable } from './lib/modes.mjs';
@@ -21,7 +23,7 @@ import { emit, parseArgs } from './lib/stats.mjs';
 
 const options = parseArgs({
   modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
-  requests: 1500, warmup: 5000, base: 200, json: false,
+  requests: 1500, warmup: 5000, base: 200, appListens: true, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 
@@ -53,7 +55,7 @@ if (!valgrindAvailable()) {
       const [base, requests] = [scaled(options.base), scaled(options.requests)];
       const instructions = (mode, count) => callgrindInstructions([
         client, `--url=${urls[scenario.protocol]}`, `--client=${scenario.client}`, `--connection=${scenario.connection}`,
-        `--mode=${mode}`, `--warmup=${scaled(options.warmup)}`, `--count=${count}`,
+        `--mode=${mode}`, `--warmup=${scaled(options.warmup)}`, `--count=${count}`, `--app-listens=${options.appListens}`,
       ]);
       const perRequest = {};
       for (const mode of modes) {

@@ -10,8 +10,8 @@ import { listenLikeAService } from './app-server.mjs';
 import { parseArgs } from './stats.mjs';
 import { warmedUp } from './warm-signal.mjs';
 
-const options = parseArgs({ url: '', mode: 'none', client: 'request', connection: 'keep-alive', warmup: 1000, count: 0 });
-const appServer = await listenLikeAService();
+const options = parseArgs({ url: '', mode: 'none', client: 'request', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true });
+const appServer = options.appListens ? await listenLikeAService() : undefined;
 const AGENT_OPTIONS = { keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } };
 const shared = new Agent(AGENT_OPTIONS);
 const CLIENTS = {
@@ -38,4 +38,4 @@ for (let i = 0; i < options.count; i++) await call();
 globalThis.gc?.();
 await leave();
 await shared.close();
-appServer.close();
+appServer?.close();
