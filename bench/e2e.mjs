@@ -84,7 +84,7 @@ async function batch(scenario, keepAlive) {
   return { cpu: ((used.user + used.system) * 1000) / done, wall: wall / done, requests: done };
 }
 
-const modes = ['none', 'noop', 'poolscope', ...('baseline' in MODES ? ['baseline'] : []), ...(otelAvailable() ? ['otel'] : [])];
+const modes = ['none', 'noop', 'poolscope', ...['baseline', 'tap'].filter((mode) => mode in MODES), ...(otelAvailable() ? ['otel'] : [])];
 const scenarios = options.only === '' ? SCENARIOS : SCENARIOS.filter((s) => scenarioName(s).includes(options.only));
 const keepAliveAgents = new Map(scenarios.map((s) => [s, new Agent(AGENT_OPTIONS[s.protocol])]));
 const samples = new Map(scenarios.map((s) => [s, Object.fromEntries(modes.map((m) => [m, []]))]));
