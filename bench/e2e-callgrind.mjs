@@ -32,11 +32,11 @@ const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
  * for the same precision: `share` scales the counts.
  */
 const SCENARIOS = {
-  'request-h1': { name: 'undici.request(), HTTP/1.1, keep-alive', client: 'request', protocol: 'h1', connection: 'keep-alive', share: 1 },
-  'fetch-h1': { name: 'undici fetch(), HTTP/1.1, keep-alive', client: 'fetch', protocol: 'h1', connection: 'keep-alive', share: 1 },
-  'builtin-fetch-h1': { name: 'built-in fetch(), HTTP/1.1, keep-alive', client: 'builtin-fetch', protocol: 'h1', connection: 'keep-alive', share: 1 },
-  'request-h2': { name: 'undici.request(), HTTP/2, keep-alive', client: 'request', protocol: 'h2', connection: 'keep-alive', share: 1 },
-  'request-h1-new': { name: 'undici.request(), HTTP/1.1, new connection', client: 'request', protocol: 'h1', connection: 'new', share: 0.2 },
+  'request-h1': { name: 'undici.request(), HTTP/1.1, keep-alive', client: 'undici.request()', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'fetch-h1': { name: 'undici fetch(), HTTP/1.1, keep-alive', client: 'undici fetch()', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'builtin-fetch-h1': { name: 'built-in fetch(), HTTP/1.1, keep-alive', client: 'built-in fetch()', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'request-h2': { name: 'undici.request(), HTTP/2, keep-alive', client: 'undici.request()', protocol: 'h2', connection: 'keep-alive', share: 1 },
+  'request-h1-new': { name: 'undici.request(), HTTP/1.1, new connection', client: 'undici.request()', protocol: 'h1', connection: 'new', share: 0.2 },
 };
 
 if (!valgrindAvailable()) {

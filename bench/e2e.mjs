@@ -6,7 +6,8 @@
  *
  *   node --expose-gc bench/e2e.mjs [--rounds=12] [--keep-alive-requests=300] [--new-connection-requests=40] [--json]
  */
-import { Agent, fetch as undiciFetch, request } from 'undici8';
+import { Agent } from 'undici8';
+import { CLIENTS } from './lib/clients.mjs';
 import { listenLikeAService } from './lib/app-server.mjs';
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
@@ -15,22 +16,6 @@ import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
 const options = parseArgs({
   rounds: 12, keepAliveRequests: 300, newConnectionRequests: 40, batchMs: 2000, only: '', json: false,
 });
-
-const CLIENTS = {
-  'undici.request()': async (url, dispatcher) => {
-    const response = await request(url, { dispatcher });
-    await response.body.text();
-  },
-  'undici fetch()': async (url, dispatcher) => {
-    const response = await undiciFetch(url, { dispatcher });
-    await response.text();
-  },
-  // Node's own fetch and its bundled undici, through the global dispatcher.
-  'built-in fetch()': async (url) => {
-    const response = await fetch(url);
-    await response.text();
-  },
-};
 
 const AGENT_OPTIONS = {
   'HTTP/1.1': { keepAliveTimeout: 60_000 },
