@@ -46,12 +46,22 @@ export function readingsOf(registry: OriginRegistry, nowMs: number, consumer: Co
       // ~20 empty series per histogram would be a quarter of a scrape.
       if (histogram.count === 0) return;
       histograms.push({
-        metric, attributes, counts: Array.from(histogram.counts), count: histogram.count, sum: histogram.sum,
+        metric, attributes, counts: plainCopy(histogram.counts), count: histogram.count, sum: histogram.sum,
         min: histogram.min, max: histogram.max,
       });
     });
   }
   return { values, histograms };
+}
+
+/**
+ * A plain array, as structured clone and JSON carry it. `Array.from()` walks a typed array
+ * through its iterator, 10x slower: at 1,000 origins, three quarters of the time the readings took.
+ */
+function plainCopy(counts: Float64Array): number[] {
+  const copy = new Array<number>(counts.length);
+  for (let i = 0; i < counts.length; i++) copy[i] = counts[i]!;
+  return copy;
 }
 
 /** Gauges whose merge is the largest value: the most streams on any one socket. */
