@@ -6,17 +6,21 @@
  *
  *   node bench/scrape.mjs [--origins=100] [--scrapes=20] [--json]
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici8';
 import { start } from '../dist/index.js';
 import { watchBlocking } from './lib/loop-blocking.mjs';
-import { pinSelf, startServerProcess } from './lib/processes.mjs';
+import { canPin, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({ origins: 100, scrapes: 20, json: false });
 
-pinSelf(0);
+// The main thread on a core of its own; V8's GC helpers run where they can, as on a machine with
+// more than one core. Pinned with the main thread, the helpers queued behind it: a parallel
+// scavenge took several times its work, and the thread's waits for a CPU were its own GC's.
+if (canPin) execFileSync('taskset', ['-c', '-p', '0', String(process.pid)], { stdio: 'ignore' });
 const server = await startServerProcess(1);
 // Half the origins speak HTTP/1.1, half HTTP/2 over TLS; one more is past the cap.
 const h1Count = Math.ceil((options.origins + 1) / 2);
@@ -51,7 +55,10 @@ async function populate(origin) {
 for (let i = 0; i < origins.length; i += 16) await Promise.all(origins.slice(i, i + 16).map(populate));
 const tracked = agent.snapshot().length;
 
-/** Scrapes from a child process, so the client's work is not counted as poolscope's blocking. */
+/**
+ * Scrapes from a child process on the server's core (idle meanwhile), so the client's work is
+ * not counted as poolscope's blocking: on poolscope's core, its time slices were.
+ */
 const scrapeScript = `
   const url = process.argv[1]; const times = []; let bytes = 0; let body = '';
   for (let i = 0; i < Number(process.argv[2]); i++) {
@@ -62,27 +69,41 @@ const scrapeScript = `
   const series = body.split('\\n').filter((line) => line !== '' && !line.startsWith('#')).length;
   process.stdout.write(JSON.stringify({ times, bytes, series }));
 `;
-const scrapeFrom = (count) => watchBlocking(async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', scrapeScript, agent.metricsUrl, String(count)]);
-  return JSON.parse(stdout);
+const scrapeFrom = (count) => watchBlocking(async (scrapeStarts) => {
+  // Each request to poolscope's endpoint starts a scrape; this process serves nothing else.
+  diagnosticsChannel.subscribe('http.server.request.start', scrapeStarts);
+  try {
+    const args = [process.execPath, '--input-type=module', '-e', scrapeScript, agent.metricsUrl, String(count)];
+    const { stdout } = await promisify(execFile)(...(canPin ? ['taskset', ['-c', '1', ...args]] : [args[0], args.slice(1)]));
+    return JSON.parse(stdout);
+  } finally {
+    diagnosticsChannel.unsubscribe('http.server.request.start', scrapeStarts);
+  }
 });
 // The first scrape runs cold code; the others are what a running app sees every scrape interval.
 const first = await scrapeFrom(1);
-const { value: scraped, longestTaskMs, longestGcMs, delayMaxMs, delayP99Ms } = await scrapeFrom(options.scrapes);
+const { value: scraped, longestTaskMs, longestOnCpuMs, periodsOnCpuMs, longestGcMs, delayMaxMs, delayP99Ms } = await scrapeFrom(options.scrapes);
 
 await dispatcher.close();
 await agent.shutdown();
 await server.close();
 
 const time = summary(scraped.times);
+/** The longest task without the time the thread waited for a CPU, where the system says. */
+const onCpu = (ms) => (ms === undefined ? '' : `, ${fmt.ms(ms)} not counting waits for a CPU`);
+const perScrape = periodsOnCpuMs === undefined ? undefined : summary(periodsOnCpuMs);
 const result = {
   benchmark: 'scrape', origins: options.origins, tracked, scrapes: options.scrapes,
-  bytes: scraped.bytes, series: scraped.series, timeMs: time, longestTaskMs, longestGcMs, delayMaxMs, delayP99Ms,
-  first: { timeMs: first.value.times[0], longestTaskMs: first.longestTaskMs },
+  bytes: scraped.bytes, series: scraped.series, timeMs: time, longestTaskMs, longestOnCpuMs, perScrapeOnCpuMs: perScrape,
+  longestGcMs, delayMaxMs, delayP99Ms,
+  first: { timeMs: first.value.times[0], longestTaskMs: first.longestTaskMs, longestOnCpuMs: first.longestOnCpuMs },
 };
 emit(result, [
   `scrape: ${options.origins} origins (maxOrigins) + _other, ${tracked} records, ${options.scrapes} scrapes from another process after a first one`,
   `  ${fmt.kib(scraped.bytes)}, ${scraped.series} series; scrape time median ${fmt.ms(time.median)} [${fmt.ms(time.min)}-${fmt.ms(time.max)}]`,
-  `  poolscope's event loop: longest task ${fmt.ms(longestTaskMs)} (longest GC pause ${fmt.ms(longestGcMs)}), delay max ${fmt.ms(delayMaxMs)}, p99 ${fmt.ms(delayP99Ms)}`,
-  `  first scrape: ${fmt.ms(first.value.times[0])}, longest task ${fmt.ms(first.longestTaskMs)}`,
+  `  poolscope's event loop: longest task ${fmt.ms(longestTaskMs)}${onCpu(longestOnCpuMs)} (longest GC pause ${fmt.ms(longestGcMs)}), delay max ${fmt.ms(delayMaxMs)}, p99 ${fmt.ms(delayP99Ms)}`,
+  ...(perScrape === undefined ? [] : [
+    `  longest task of each scrape, not counting waits for a CPU: median ${fmt.ms(perScrape.median)} [${fmt.ms(perScrape.p25)}-${fmt.ms(perScrape.p75)}], max ${fmt.ms(perScrape.max)}`,
+  ]),
+  `  first scrape: ${fmt.ms(first.value.times[0])}, longest task ${fmt.ms(first.longestTaskMs)}${onCpu(first.longestOnCpuMs)}`,
 ], options.json);
