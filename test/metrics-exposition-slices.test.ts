@@ -4,20 +4,26 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { millisToHrTime } from '@opentelemetry/core';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { writeExposition } from '../dist/export/exposition.js';
+import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
 import { PoolscopeMetricProducer } from '../dist/export/metric-producer.js';
-import { readingsOf } from '../dist/peers/readings.js';
+import { buildResource } from '../dist/export/resource.js';
+import { readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 
-const serializers = {
-  first: new PrometheusSerializer(undefined, false, undefined, false, false),
-  rest: new PrometheusSerializer(undefined, false, undefined, true, false),
-};
+/** The settings poolscope's endpoint had when it used the exporter's serializer. */
+const serializer = new PrometheusSerializer(undefined, false, undefined, false, false);
+const resource = buildResource('slices');
+const targetInfo = targetInfoOf(resource);
 
-function producerOf(registry: OriginRegistry): PoolscopeMetricProducer {
-  const consumer = new ConsumerTable().fromStart('test');
-  return new PoolscopeMetricProducer(async () => readingsOf(registry, performance.now(), consumer()), millisToHrTime(Date.now()));
+function readingsFrom(registry: OriginRegistry): Readings {
+  return readingsOf(registry, performance.now(), new ConsumerTable().fromStart('test')());
+}
+
+/** What the serializer writes for readings, as poolscope's producer hands them to OpenTelemetry. */
+async function serialized(readings: Readings): Promise<string> {
+  const { resourceMetrics } = await new PoolscopeMetricProducer(async () => readings, millisToHrTime(Date.now())).collect();
+  return serializer.serialize({ ...resourceMetrics, resource });
 }
 
 /** A registry whose every origin has requests, sockets open and closed, and histogram samples. */
@@ -41,8 +47,8 @@ function populated(origins: number, maxOrigins: number): OriginRegistry {
   return registry;
 }
 
-async function sliced(registry: OriginRegistry): Promise<{ text: string; turns: number }> {
-  const { resourceMetrics } = await producerOf(registry).collect();
+/** The text written, in how many chunks, and how many of those came after the event loop had turned. */
+async function sliced(readings: Readings): Promise<{ text: string; chunks: number; afterTurns: number }> {
   let turns = 0;
   let counting = true;
   const count = (): void => {
@@ -51,37 +57,40 @@ async function sliced(registry: OriginRegistry): Promise<{ text: string; turns: 
   };
   setImmediate(count);
   let text = '';
-  await writeExposition(resourceMetrics, serializers, (chunk) => {
-    text += chunk;
+  let chunks = 0;
+  let afterTurns = 0;
+  let turnsAtLastChunk = 0;
+  await writeExposition(readings, targetInfo, async (chunk) => {
+    text += chunk.toString('utf8');
+    chunks++;
+    if (turns > turnsAtLastChunk) afterTurns++;
+    turnsAtLastChunk = turns;
     return true;
   });
   counting = false;
-  return { text, turns };
+  return { text, chunks, afterTurns };
 }
 
-// A collection takes the peaks it reports: each side reads a registry of its own, built alike.
-
 it('writes what the serializer writes in one call, letting the event loop run in between', async () => {
-  const { resourceMetrics } = await producerOf(populated(60, 50)).collect();
-  const whole = serializers.first.serialize(resourceMetrics);
-  const { text, turns } = await sliced(populated(60, 50));
+  const readings = readingsFrom(populated(60, 50));
+  const whole = await serialized(readings);
+  const { text, chunks, afterTurns } = await sliced(readings);
   assert.equal(text, whole);
   assert.ok(text.includes('server_address="_other"'), 'origins past maxOrigins are in');
-  assert.ok(turns > 50, `the event loop turned between slices (${turns} times)`);
+  assert.ok(chunks > 20, `written in slices (${chunks})`);
+  assert.equal(afterTurns, chunks, 'the event loop turned before each slice');
 });
 
 it('writes a small exposition in one piece, and an empty one as the serializer does', async () => {
-  for (const build of [() => populated(1, 10), () => new OriginRegistry(10, 60_000)]) {
-    const { resourceMetrics } = await producerOf(build()).collect();
-    const whole = serializers.first.serialize(resourceMetrics);
-    assert.equal((await sliced(build())).text, whole);
+  for (const registry of [populated(1, 10), new OriginRegistry(10, 60_000)]) {
+    const readings = readingsFrom(registry);
+    assert.equal((await sliced(readings)).text, await serialized(readings));
   }
 });
 
 it('stops writing once the scraper is gone', async () => {
-  const { resourceMetrics } = await producerOf(populated(40, 50)).collect();
   let writes = 0;
-  await writeExposition(resourceMetrics, serializers, () => {
+  await writeExposition(readingsFrom(populated(40, 50)), targetInfo, async () => {
     writes++;
     return writes < 3;
   });

@@ -1,83 +1,242 @@
 import { setImmediate as turn } from 'node:timers/promises';
-import type { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { DataPointType, type MetricData, type ResourceMetrics, type ScopeMetrics } from '@opentelemetry/sdk-metrics';
+import type { Resource } from '@opentelemetry/resources';
+import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
+import type { Readings } from '../peers/readings.js';
+import type { Attributes } from '../state/origin-stats.js';
+import { SCOPE } from './scope.js';
+
+/** Bytes written between two turns of the event loop: well under a millisecond of work. */
+const CHUNK_BYTES = 32 * 1024;
+/** Room for a number written as JavaScript writes it: `-1.2345678901234567e-308`. */
+const NUMBER_BYTES = 32;
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const CLOSE_BRACE = 0x7d;
+const MINUS = 0x2d;
+const ZERO = 0x30;
 
 /**
- * Exposition lines serialized between two turns of the event loop: ~2 ms of the serializer's
- * work on a 2-core VM.
+ * Hands a chunk to the scraper and settles once the chunk's bytes are no longer needed (sent,
+ * or the scraper gone): the next chunk is written over them. False once the scraper is gone.
  */
-const LINES_PER_SLICE = 100;
-
-/** What the exposition is written with: the exporter's serializer, and one that leaves out `target_info`. */
-export interface Serializers {
-  readonly first: PrometheusSerializer;
-  readonly rest: PrometheusSerializer;
-}
-
-type Family = Array<{ readonly scope: ScopeMetrics['scope']; readonly metric: MetricData }>;
+export type Write = (chunk: Buffer) => Promise<boolean>;
 
 /**
- * Writes the Prometheus exposition of `resourceMetrics` in slices and lets the event loop run
- * between them. OpenTelemetry's serializer works in one synchronous call, and with `maxOrigins`
- * origins fully populated that is ~22,000 series (4 MiB) at the default 100: 150 ms during
- * which the app's event loop stood still (scrape benchmark). Each slice is the serializer's own
- * text for a few data points; a slice that continues a metric drops the `# HELP`/`# TYPE`
- * lines the serializer repeats, so the whole is what one call would have written.
- * `write` returns false when the reader is gone: the rest is not serialized.
+ * Writes the Prometheus text exposition of `readings`: the text OpenTelemetry's Prometheus
+ * exporter writes for the same data (`target_info`, then each metric family in the order its
+ * first reading comes, counters and gauges before histograms), without its garbage. The
+ * exporter builds every label set afresh for each series and the whole text as strings: at 100
+ * origins, 14 MB of garbage for a 3 MB scrape, and GC pauses of up to 13 ms in the app (scrape
+ * benchmark). Here each attribute set's labels are encoded once (see `labelsOf()`), the text is
+ * copied into one reused buffer outside V8's heap and sent a chunk at a time, the event loop
+ * free in between, and integers are written digit by digit: a scrape allocates ~1 MB, most of
+ * it its readings.
  */
-export async function writeExposition(
-  resourceMetrics: ResourceMetrics, serializers: Serializers, write: (text: string) => boolean,
-): Promise<void> {
-  const { resource, scopeMetrics } = resourceMetrics;
-  let lines = 0;
-  for (const { metrics } of scopeMetrics) for (const metric of metrics) lines += metric.dataPoints.length * linesPerPoint(metric);
-  if (lines <= LINES_PER_SLICE) {
-    write(serializers.first.serialize(resourceMetrics));
+export async function writeExposition(readings: Readings, targetInfo: Buffer, write: Write): Promise<void> {
+  const { values, histograms } = readings;
+  if (values.length === 0 && histograms.length === 0) {
+    await write(Buffer.concat([targetInfo, NO_METRICS]));
     return;
   }
-  let serializer = serializers.first;
-  for (const family of families(scopeMetrics)) {
-    let continuation = false;
-    for (const { scope, metric } of family) {
-      const size = Math.max(1, Math.floor(LINES_PER_SLICE / linesPerPoint(metric)));
-      for (let start = 0; start === 0 || start < metric.dataPoints.length; start += size) {
-        const slice = { ...metric, dataPoints: metric.dataPoints.slice(start, start + size) } as MetricData;
-        const text = serializer.serialize({ resource, scopeMetrics: [{ scope, metrics: [slice] }] });
-        serializer = serializers.rest;
-        if (!write(continuation ? withoutMetadata(text) : text)) return;
-        continuation = true;
-        await turn();
+  // The readings were taken in this turn of the event loop; at 1,000 origins that took
+  // milliseconds, and the writing starts in the next.
+  await turn();
+  const chunk = new Chunk(write);
+  chunk.copy(targetInfo);
+  for (const metric of metricsIn(values)) {
+    const { header, open } = FAMILIES[metric];
+    if (!chunk.fits(header.length) && !(await chunk.send(header.length))) return;
+    chunk.copy(header);
+    // Indexed: the loop spans awaits, where an iterator would be an object per step.
+    for (let i = 0; i < values.length; i++) {
+      const reading = values[i]!;
+      if (reading.metric !== metric) continue;
+      const labels = labelsOf(reading.attributes);
+      const bytes = open.length + labels.length + NUMBER_BYTES + 3;
+      if (!chunk.fits(bytes) && !(await chunk.send(bytes))) return;
+      chunk.line(open, labels, reading.value);
+    }
+  }
+  for (const metric of metricsIn(histograms)) {
+    const { header, count, sum, bucket, bucketClose, lineBytes } = FAMILIES[metric];
+    if (!chunk.fits(header.length) && !(await chunk.send(header.length))) return;
+    chunk.copy(header);
+    for (let i = 0; i < histograms.length; i++) {
+      const reading = histograms[i]!;
+      if (reading.metric !== metric) continue;
+      const labels = labelsOf(reading.attributes);
+      const { counts } = reading;
+      const bytes = (lineBytes + labels.length) * (counts.length + 2);
+      if (!chunk.fits(bytes) && !(await chunk.send(bytes))) return;
+      chunk.line(count, labels, reading.count);
+      chunk.line(sum, labels, reading.sum);
+      let cumulative = 0;
+      for (let bound = 0; bound < counts.length; bound++) {
+        cumulative += counts[bound]!;
+        chunk.copy(bucket);
+        chunk.copy(labels);
+        chunk.copy(bucketClose[bound] ?? INF_BUCKET);
+        chunk.number(cumulative);
+        chunk.byte(NEWLINE);
       }
     }
   }
+  await chunk.send(0);
 }
 
-/** Metrics by name, in first-seen order: the serializer writes each name's samples together. */
-function families(scopeMetrics: readonly ScopeMetrics[]): Iterable<Family> {
-  const byName = new Map<string, Family>();
-  for (const { scope, metrics } of scopeMetrics) {
-    for (const metric of metrics) {
-      const family = byName.get(metric.descriptor.name);
-      if (family === undefined) byName.set(metric.descriptor.name, [{ scope, metric }]);
-      else family.push({ scope, metric });
+/** The `target_info` family the exporter writes first: the resource's attributes as labels. */
+export function targetInfoOf(resource: Resource): Buffer {
+  const labels = Object.entries(resource.attributes).map(([key, value]) => labelText(key, value)).join(',');
+  return Buffer.from(`# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info${labels === '' ? '' : `{${labels}}`} 1\n`);
+}
+
+/** One buffer of exposition, filled, sent, and filled again. */
+class Chunk {
+  readonly #write: Write;
+  #buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  #length = 0;
+
+  constructor(write: Write) {
+    this.#write = write;
+  }
+
+  fits(bytes: number): boolean {
+    return this.#length + bytes <= this.#buffer.length;
+  }
+
+  /**
+   * Sends what is written and lets the event loop turn; the next chunk has room for at least
+   * `bytes`. False once the scraper is gone.
+   */
+  async send(bytes: number): Promise<boolean> {
+    const sent = await this.#write(this.#buffer.subarray(0, this.#length));
+    this.#length = 0;
+    if (bytes > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(bytes);
+    if (!sent) return false;
+    await turn();
+    return true;
+  }
+
+  /** `start` `labels` `} ` `value`, one sample line. */
+  line(start: Buffer, labels: Buffer, value: number): void {
+    this.copy(start);
+    this.copy(labels);
+    this.byte(CLOSE_BRACE);
+    this.byte(SPACE);
+    this.number(value);
+    this.byte(NEWLINE);
+  }
+
+  copy(bytes: Buffer): void {
+    this.#length += bytes.copy(this.#buffer, this.#length);
+  }
+
+  byte(code: number): void {
+    this.#buffer[this.#length++] = code;
+  }
+
+  /** As the exporter writes it, `${value}`; integers digit by digit, with no string made. */
+  number(value: number): void {
+    if (!Number.isSafeInteger(value)) {
+      const text = value === Infinity ? '+Inf' : value === -Infinity ? '-Inf' : String(value);
+      this.#length += this.#buffer.write(text, this.#length, 'latin1');
+      return;
+    }
+    let rest = value;
+    if (rest < 0) {
+      this.byte(MINUS);
+      rest = -rest;
+    }
+    let digits = 1;
+    for (let left = rest; left >= 10; left = Math.floor(left / 10)) digits++;
+    this.#length += digits;
+    for (let at = this.#length - 1; digits > 0; digits--, at--) {
+      this.#buffer[at] = ZERO + (rest % 10);
+      rest = Math.floor(rest / 10);
     }
   }
-  return byName.values();
 }
 
-function linesPerPoint(metric: MetricData): number {
-  if (metric.dataPointType !== DataPointType.HISTOGRAM) return 1;
-  // One line per bucket, plus `_sum` and `_count`.
-  return (metric.dataPoints[0]?.value.buckets.counts.length ?? 0) + 2;
+interface Family {
+  /** The `# HELP`, `# UNIT` and `# TYPE` lines. */
+  readonly header: Buffer;
+  /** A sample line's start: `name{`. */
+  readonly open: Buffer;
+  /** For histograms, the starts of the `_count`, `_sum` and `_bucket` lines. */
+  readonly count: Buffer;
+  readonly sum: Buffer;
+  readonly bucket: Buffer;
+  /** For histograms, the end of each bucket's label set and the value's space: `,le="0.005"} `. */
+  readonly bucketClose: readonly Buffer[];
+  /** For histograms, the most bytes a line takes besides its labels. */
+  readonly lineBytes: number;
 }
 
-/** The text without its leading comment lines (`# HELP`, `# UNIT`, `# TYPE`). */
-function withoutMetadata(text: string): string {
-  let start = 0;
-  while (text.startsWith('# ', start)) {
-    const end = text.indexOf('\n', start);
-    if (end < 0) return '';
-    start = end + 1;
+const NO_METRICS = Buffer.from('# no registered metrics');
+const INF_BUCKET = Buffer.from(',le="+Inf"} ');
+
+/** Each metric as the exporter names and describes it. */
+const FAMILIES = Object.fromEntries(Object.entries(METRICS).map(([key, spec]): [string, Family] => {
+  const counter = spec.instrument === 'Counter';
+  let name = sanitized(spec.name);
+  if (name[0]! >= '0' && name[0]! <= '9') name = `_${name}`;
+  if (counter && !name.endsWith('_total')) name += '_total';
+  const type = counter ? 'counter' : spec.instrument === 'Histogram' ? 'histogram' : 'gauge';
+  const unit = spec.unit === '' ? '' : `# UNIT ${name} ${escaped(spec.unit)}\n`;
+  const boundaries: readonly number[] = (BOUNDARIES as Partial<Record<string, readonly number[]>>)[key] ?? [];
+  const bucketClose = boundaries.map((bound) => Buffer.from(`,le="${bound === Infinity ? '+Inf' : String(bound)}"} `));
+  const bucket = Buffer.from(`${name}_bucket{`);
+  return [key, {
+    header: Buffer.from(`# HELP ${name} ${escaped(spec.description || 'description missing')}\n${unit}# TYPE ${name} ${type}\n`),
+    open: Buffer.from(`${name}{`),
+    count: Buffer.from(`${name}_count{`),
+    sum: Buffer.from(`${name}_sum{`),
+    bucket,
+    bucketClose,
+    lineBytes: bucket.length + Math.max(INF_BUCKET.length, ...bucketClose.map((close) => close.length)) + NUMBER_BYTES + 1,
+  }];
+})) as Record<MetricKey, Family>;
+
+/** The labels the exporter adds to every series but `target_info`'s: the instrumentation scope. */
+const SCOPE_LABELS = `${labelText('otel.scope.name', SCOPE.name)},${labelText('otel.scope.version', SCOPE.version)}`;
+
+/**
+ * Encoded labels by attribute set. An origin's attribute sets are objects built once with its
+ * record (see `OriginStats`), so its labels are encoded at its first scrape, not per series and
+ * scrape; readings from other threads bring copies, whose labels go when they do.
+ */
+const labelsByAttributes = new WeakMap<Attributes, Buffer>();
+
+function labelsOf(attributes: Attributes): Buffer {
+  let labels = labelsByAttributes.get(attributes);
+  if (labels === undefined) {
+    let text = '';
+    for (const [key, value] of Object.entries(attributes)) text += `${labelText(key, value)},`;
+    labels = Buffer.from(text + SCOPE_LABELS);
+    labelsByAttributes.set(attributes, labels);
   }
-  return text.slice(start);
+  return labels;
+}
+
+/** Each metric of `readings` once, in the order its first reading comes. */
+function metricsIn(readings: ReadonlyArray<{ readonly metric: MetricKey }>): Set<MetricKey> {
+  const metrics = new Set<MetricKey>();
+  for (let i = 0; i < readings.length; i++) metrics.add(readings[i]!.metric);
+  return metrics;
+}
+
+/** An OpenTelemetry name as a Prometheus metric or label name. */
+function sanitized(name: string): string {
+  return name.replace(/[^a-z0-9_]/gi, '_').replace(/_{2,}/g, '_');
+}
+
+/** Escaping of HELP text and, with quotes, of label values. */
+function escaped(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** `key="value"`; values that are not strings are written as JSON. */
+function labelText(key: string, value: unknown): string {
+  const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  return `${sanitized(key)}="${escaped(text).replace(/"/g, '\\"')}"`;
 }

@@ -1,15 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HrTime } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import type { MetricProducer, MetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { ResolvedOptions } from '../config.js';
 import type { Readings } from '../peers/readings.js';
 import type { Consumer, ConsumerTable } from '../state/peaks.js';
 import { warnOnce } from '../warn.js';
-import { writeExposition, type Serializers } from './exposition.js';
-import { PoolscopeMetricProducer, scopeMetricsOf } from './metric-producer.js';
+import { targetInfoOf, writeExposition } from './exposition.js';
+import { PoolscopeMetricProducer } from './metric-producer.js';
 import { otlpExporter } from './otlp.js';
 
 /** The readers that carry poolscope's metrics out, and what must be closed with them. */
@@ -47,7 +46,7 @@ export async function createReaders(options: ResolvedOptions, source: Source): P
   for (const name of options.exporters) {
     try {
       if (name === 'prometheus') {
-        const prometheus = await servePrometheus(options, source, startTime);
+        const prometheus = await servePrometheus(options, source);
         if (prometheus === undefined) continue;
         ({ server, metricsUrl } = prometheus);
       } else if (name === 'otlp') {
@@ -83,18 +82,11 @@ export async function createReaders(options: ResolvedOptions, source: Source): P
  * OpenTelemetry reader: a reader's collection cannot say which scraper asked, and each
  * scraper is owed its own peaks.
  */
-async function servePrometheus(options: ResolvedOptions, source: Source, startTime: HrTime) {
-  const { PrometheusSerializer } = await import('@opentelemetry/exporter-prometheus');
-  // The exporter's own serializer settings, with and without `target_info`.
-  const serializers = {
-    first: new PrometheusSerializer(undefined, false, undefined, false, false),
-    rest: new PrometheusSerializer(undefined, false, undefined, true, false),
-  };
+async function servePrometheus(options: ResolvedOptions, source: Source) {
+  const targetInfo = targetInfoOf(source.resource);
   const server = createServer((request, response) => {
     if (request.method === 'GET' && request.url?.split('?')[0] === '/metrics') {
-      const collection = source.gather(source.consumers.see(scraperOf(request)))
-        .then((readings) => ({ resource: source.resource, scopeMetrics: [scopeMetricsOf(readings, startTime)] }));
-      serveMetrics(collection, serializers, response);
+      serveMetrics(source.gather(source.consumers.see(scraperOf(request))), targetInfo, response);
     } else {
       response.statusCode = 404;
       response.end('poolscope serves GET /metrics\n');
@@ -137,20 +129,31 @@ function scraperOf(request: IncomingMessage): string {
   return `scraper ${request.socket.remoteAddress ?? ''} ${request.headers['user-agent'] ?? ''}`;
 }
 
-/** What the exporter's own handler answers, written in slices that leave the app's event loop free. */
-function serveMetrics(collection: Promise<ResourceMetrics>, serializers: Serializers, response: ServerResponse): void {
+/**
+ * What the exporter's own handler answers, written in chunks that leave the app's event loop
+ * free. Each chunk waits until the socket has taken the previous one, so a slow scraper holds
+ * one chunk, not the whole text; one that hangs up ends the work.
+ */
+function serveMetrics(readings: Promise<Readings>, targetInfo: Buffer, response: ServerResponse): void {
   response.statusCode = 200;
   response.setHeader('content-type', 'text/plain');
   // A scraper that hangs up mid-answer is no error of the app's.
   response.on('error', () => {});
-  const write = (text: string): boolean => {
-    if (response.destroyed) return false;
-    response.write(text);
-    return true;
-  };
-  collection
-    .then((resourceMetrics) => writeExposition(resourceMetrics, serializers, write))
-    .then(() => response.end(), (error: unknown) => response.end(`# failed to export metrics: ${String(error)}`));
+  const write = (chunk: Buffer) => new Promise<boolean>((resolve) => {
+    if (response.destroyed) return resolve(false);
+    const done = (): void => {
+      response.off('close', done);
+      resolve(!response.destroyed);
+    };
+    response.on('close', done);
+    response.write(chunk, done);
+  });
+  readings
+    .then((all) => writeExposition(all, targetInfo, write))
+    .then(() => response.end(), (error: unknown) => {
+      warnOnce('POOLSCOPE_SCRAPE_FAILED', `poolscope: /metrics could not be written (${String(error)}); the app runs on. This is said once.`);
+      response.end(`# failed to export metrics: ${String(error)}`);
+    });
 }
 
 async function periodicReader(exporter: PushMetricExporter, options: ResolvedOptions, producer: MetricProducer): Promise<MetricReader> {
