@@ -8,17 +8,16 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
  * pauses are reported beside them: a long task may be one.
  *
  * On a machine shared with other work, a gap may also be time the thread was ready to run and
- * waited for a CPU. Where Linux says how long that was (`/proc/thread-self/schedstat`), each
- * gap is also counted without it: `longestOnCpuMs`, the part this process itself held the loop.
- * `work` is handed a function that starts a new period (a scrape, say): `periodsOnCpuMs` is
- * that longest gap in each period, the time before the first left out.
+ * waited for a CPU. Where Linux says how long that was (`/proc/thread-self/schedstat`), gaps are
+ * also counted without it, per period: `work` is handed a function that starts a new one (a
+ * scrape, say), and `periodsOnCpuMs` is the longest such gap of each, the time before the first
+ * left out.
  */
 export async function watchBlocking(work) {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
   const waited = cpuWaitClock();
   let longestGap = 0;
-  let longestOnCpu = 0;
   const periods = [];
   let periodOnCpu = 0;
   const newPeriod = () => {
@@ -36,7 +35,6 @@ export async function watchBlocking(work) {
     const gap = now - last;
     if (gap > longestGap) longestGap = gap;
     const onCpu = gap - (waitedNow - lastWaited);
-    if (onCpu > longestOnCpu) longestOnCpu = onCpu;
     if (onCpu > periodOnCpu) periodOnCpu = onCpu;
     last = now;
     lastWaited = waitedNow;
@@ -59,7 +57,6 @@ export async function watchBlocking(work) {
   return {
     value,
     longestTaskMs: longestGap,
-    longestOnCpuMs: waited === undefined ? undefined : longestOnCpu,
     periodsOnCpuMs: waited === undefined ? undefined : [...periods.slice(1), periodOnCpu],
     longestGcMs,
     delayMaxMs: histogram.max / 1e6,
