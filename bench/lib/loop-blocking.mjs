@@ -7,22 +7,21 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
  * a `setImmediate` chain, which is the longest task that ran in between. Garbage collection
  * pauses are reported beside them: a long task may be one.
  *
- * On a machine shared with other work, a gap may also be time the thread was ready to run and
- * waited for a CPU. Where Linux says how long that was (`/proc/thread-self/schedstat`), gaps are
- * also counted without it, per period: `work` is handed a function that starts a new one (a
- * scrape, say), and `periodsOnCpuMs` is the longest such gap of each, the time before the first
- * left out.
+ * `work` is handed a function that starts a new period (a scrape, say): `periods` has the
+ * longest gap of each, the time before the first left out. On a machine shared with other work,
+ * a gap may also be time the thread was ready to run and waited for a CPU; where Linux says how
+ * long that was (`/proc/thread-self/schedstat`), each period also has its longest gap without
+ * it, `onCpuMs`.
  */
 export async function watchBlocking(work) {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
   const waited = cpuWaitClock();
-  let longestGap = 0;
   const periods = [];
-  let periodOnCpu = 0;
+  let period = { longestMs: 0, onCpuMs: waited === undefined ? undefined : 0 };
   const newPeriod = () => {
-    periods.push(periodOnCpu);
-    periodOnCpu = 0;
+    periods.push(period);
+    period = { longestMs: 0, onCpuMs: waited === undefined ? undefined : 0 };
   };
   let last = performance.now();
   let lastWaited = waited?.() ?? 0;
@@ -33,9 +32,8 @@ export async function watchBlocking(work) {
     const now = performance.now();
     const waitedNow = waited?.() ?? 0;
     const gap = now - last;
-    if (gap > longestGap) longestGap = gap;
-    const onCpu = gap - (waitedNow - lastWaited);
-    if (onCpu > periodOnCpu) periodOnCpu = onCpu;
+    if (gap > period.longestMs) period.longestMs = gap;
+    if (gap - (waitedNow - lastWaited) > period.onCpuMs) period.onCpuMs = gap - (waitedNow - lastWaited);
     last = now;
     lastWaited = waitedNow;
     setImmediate(tick);
@@ -56,8 +54,7 @@ export async function watchBlocking(work) {
   }
   return {
     value,
-    longestTaskMs: longestGap,
-    periodsOnCpuMs: waited === undefined ? undefined : [...periods.slice(1), periodOnCpu],
+    periods: [...periods.slice(1), period],
     longestGcMs,
     delayMaxMs: histogram.max / 1e6,
     delayP99Ms: histogram.percentile(99) / 1e6,
