@@ -26,10 +26,10 @@ export type Write = (chunk: Buffer) => Promise<boolean>;
  * exporter writes for the same data (`target_info`, then each metric family in the order its
  * first reading comes, counters and gauges before histograms), without its garbage. The
  * exporter builds every label set afresh for each series and the whole text as strings: at 100
- * origins, 14 MB of garbage for a 3 MB scrape, and GC pauses of up to 13 ms in the app (scrape
+ * origins, 88 MB allocated for a 3 MB scrape, and GC pauses of up to 13 ms in the app (scrape
  * benchmark). Here each attribute set's labels are encoded once (see `labelsOf()`), the text is
  * copied into one reused buffer outside V8's heap and sent a chunk at a time, the event loop
- * free in between, and integers are written digit by digit: a scrape allocates ~1 MB, most of
+ * free in between, and integers are written digit by digit: a scrape allocates 0.9 MB, most of
  * it its readings.
  */
 export async function writeExposition(readings: Readings, targetInfo: Buffer, write: Write): Promise<void> {
