@@ -30,9 +30,11 @@ export function valgrindAvailable() {
  * and not in the other moved a figure by tens of thousands of instructions per request); and a
  * fixed hash seed: with a random one, V8's start-up search for its hash secrets takes 5-15
  * million instructions, a different number in every process, which the difference of two runs
- * charged to the requests between them (up to ±4,000 per request over 1,800 requests).
+ * charged to the requests between them (up to ±4,000 per request over 1,800 requests). No
+ * memory reducer: the process waits for valgrind between warm-up and count, and a full GC then
+ * would clear optimized code, as `gc()` does, to be compiled again inside the count.
  */
-const CALLGRIND_V8_FLAGS = ['--single-threaded', '--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', '--initial-old-space-size=512', '--hash-seed=1'];
+const CALLGRIND_V8_FLAGS = ['--single-threaded', '--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', '--initial-old-space-size=512', '--hash-seed=1', '--no-memory-reducer'];
 
 /**
  * User-space instructions of `node <args>` under `valgrind --tool=callgrind`, counted from the

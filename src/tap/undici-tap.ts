@@ -50,6 +50,14 @@ interface Listenable {
   prependOnceListener?(event: string, listener: (this: object) => void): unknown;
 }
 
+/** The diagnostics channels the tap subscribes to. */
+export const TAPPED_CHANNELS = [
+  'undici:request:create', 'undici:client:beforeConnect', 'net.client.socket', 'undici:client:connected',
+  'undici:client:connectError', 'undici:client:sendHeaders', 'undici:request:headers', 'undici:request:trailers',
+  'undici:request:error',
+] as const;
+type TappedChannel = typeof TAPPED_CHANNELS[number];
+
 /** Connection attempts remembered per connector before the oldest are dropped. */
 const MAX_PENDING_ATTEMPTS = 64;
 /**
@@ -124,15 +132,18 @@ export class UndiciTap {
     if (this.#enabled) return;
     this.#enabled = true;
     UndiciTap.#current = this;
-    this.#subscribe('undici:request:create', (m: RequestMessage) => this.#requestCreated(m));
-    this.#subscribe('undici:client:beforeConnect', (m: ConnectMessage) => this.#beforeConnect(m));
-    this.#subscribe('net.client.socket', (m: SocketMessage) => this.#netSocket(m));
-    this.#subscribe('undici:client:connected', (m: ConnectMessage) => this.#connected(m));
-    this.#subscribe('undici:client:connectError', (m: ConnectMessage) => this.#connectError(m));
-    this.#subscribe('undici:client:sendHeaders', (m: SendHeadersMessage) => this.#headersSent(m));
-    this.#subscribe('undici:request:headers', (m: RequestMessage) => this.#responseHeaders(m));
-    this.#subscribe('undici:request:trailers', (m: RequestMessage) => this.#requestEnded(m));
-    this.#subscribe('undici:request:error', (m: RequestMessage) => this.#requestFailed(m));
+    const handlers: Record<TappedChannel, (message: never) => void> = {
+      'undici:request:create': (m: RequestMessage) => this.#requestCreated(m),
+      'undici:client:beforeConnect': (m: ConnectMessage) => this.#beforeConnect(m),
+      'net.client.socket': (m: SocketMessage) => this.#netSocket(m),
+      'undici:client:connected': (m: ConnectMessage) => this.#connected(m),
+      'undici:client:connectError': (m: ConnectMessage) => this.#connectError(m),
+      'undici:client:sendHeaders': (m: SendHeadersMessage) => this.#headersSent(m),
+      'undici:request:headers': (m: RequestMessage) => this.#responseHeaders(m),
+      'undici:request:trailers': (m: RequestMessage) => this.#requestEnded(m),
+      'undici:request:error': (m: RequestMessage) => this.#requestFailed(m),
+    };
+    for (const name of TAPPED_CHANNELS) this.#subscribe(name, handlers[name]);
   }
 
   /** Undoes exactly what `enable()` did. */
