@@ -9,6 +9,8 @@ import { poolOf } from './pool-identity.js';
 
 /** What poolscope remembers of one request while it is in flight. */
 interface RequestRecord {
+  /** The tap that made it: a request created before a restart is a stranger to the next tap. */
+  readonly owner: UndiciTap;
   readonly origin: OriginStats;
   /** Its dispatch, once the interceptor said when that was; until then its creation. */
   startedAt: number;
@@ -173,7 +175,7 @@ export class UndiciTap {
     const origin = this.#originOfRequest(request as UndiciRequest);
     if (origin === undefined) return;
     const isUpgrade = (typeof upgrade === 'string' && upgrade !== '') || method === 'CONNECT';
-    if (!this.#requests.claim(request, newRequestRecord(origin, performance.now(), !isUpgrade, isUpgrade))) return;
+    if (!this.#requests.claim(request, newRequestRecord(this, origin, performance.now(), !isUpgrade, isUpgrade))) return;
     if (!isUpgrade) origin.requestStarted();
   }
 
@@ -244,7 +246,7 @@ export class UndiciTap {
       // Created before poolscope was listening.
       const origin = this.#originOfRequest(request as UndiciRequest);
       if (origin === undefined) return;
-      record = newRequestRecord(origin, now, false, false);
+      record = newRequestRecord(this, origin, now, false, false);
       this.#requests.set(request, record);
     }
     // The interceptor's stamp for this request, left during this same synchronous write.
@@ -346,8 +348,8 @@ export class UndiciTap {
   }
 }
 
-function newRequestRecord(origin: OriginStats, createdAt: number, counted: boolean, upgrade: boolean): RequestRecord {
-  return { origin, startedAt: createdAt, counted, upgrade, socket: undefined, reused: false, firstByteSeen: false, ended: false };
+function newRequestRecord(owner: UndiciTap, origin: OriginStats, createdAt: number, counted: boolean, upgrade: boolean): RequestRecord {
+  return { owner, origin, startedAt: createdAt, counted, upgrade, socket: undefined, reused: false, firstByteSeen: false, ended: false };
 }
 
 /** `network.protocol.version` of a socket that connected before poolscope was listening. */
