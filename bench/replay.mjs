@@ -10,7 +10,7 @@
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { connectEvents, newSocket, recordLifecycles, replay, replayable } from './lib/recording.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
-import { warmedUp } from './lib/warm-signal.mjs';
+import { countedWindow } from './lib/warm-signal.mjs';
 
 const options = parseArgs({ lifecycles: 10_000, settle: 5_000, rounds: 15, json: false, only: '', count: 0, warmup: 20_000, otel: true });
 
@@ -52,13 +52,9 @@ if (options.only !== '') {
   // difference in instructions over the difference in lifecycles is one lifecycle.
   const leave = await MODES[options.only].enter();
   for (let done = 0; done < options.warmup; done += options.lifecycles) time('keepAlive', options.lifecycles);
-  // No full collection before counting: one from `gc()` clears the optimized code that embeds
-  // objects it frees, and every function then compiled again inside the counted lifecycles
-  // (V8's --trace-opt shows it). The old generation has room for the whole run instead
-  // (`--initial-old-space-size` in CALLGRIND_V8_FLAGS), so no major GC lands in it.
-  await warmedUp();
+  const closeWindow = await countedWindow();
   const nanoseconds = options.count > 0 ? time('keepAlive', options.count) : NaN;
-  globalThis.gc?.();
+  closeWindow();
   await leave();
   if (options.json) process.stdout.write(`${JSON.stringify({ mode: options.only, count: options.count, nanoseconds })}\n`);
 } else {
