@@ -22,15 +22,21 @@ if (!valgrindAvailable()) {
 } else {
   const modes = options.modes.split(',');
   const perLifecycle = {};
+  /** Bytes allocated per lifecycle, the replay's own request objects and messages included. */
+  const allocatedPerLifecycle = {};
   for (const mode of modes) {
     // The two runs count instructions, not time: running them side by side changes nothing.
     const [without, withCount] = await Promise.all([instructions(mode, 0), instructions(mode, options.count)]);
-    perLifecycle[mode] = (withCount - without) / options.count;
+    perLifecycle[mode] = (withCount.instructions - without.instructions) / options.count;
+    allocatedPerLifecycle[mode] = withCount.allocated / options.count;
   }
   const added = (mode) => perLifecycle[mode] - (perLifecycle.none ?? 0);
-  const result = { benchmark: 'callgrind', available: true, count: options.count, warmup: options.warmup, perLifecycle };
+  const result = { benchmark: 'callgrind', available: true, count: options.count, warmup: options.warmup, perLifecycle, allocatedPerLifecycle };
   const lines = [`callgrind: instructions per keep-alive lifecycle (${options.count} lifecycles after ${options.warmup} of warm-up)`];
-  for (const mode of modes) lines.push(`  ${mode.padEnd(10)} ${Math.round(perLifecycle[mode]).toLocaleString('en-US').padStart(8)} total, ${Math.round(added(mode)).toLocaleString('en-US').padStart(8)} added`);
+  for (const mode of modes) {
+    lines.push(`  ${mode.padEnd(10)} ${Math.round(perLifecycle[mode]).toLocaleString('en-US').padStart(8)} total, ${Math.round(added(mode)).toLocaleString('en-US').padStart(8)} added, ` +
+      `${Math.round(allocatedPerLifecycle[mode]).toLocaleString('en-US').padStart(6)} bytes allocated`);
+  }
   if (perLifecycle.noop !== undefined && perLifecycle.poolscope !== undefined) {
     result.overFloor = added('poolscope') / added('noop');
     lines.push(`  poolscope / no-op floor: ${result.overFloor.toFixed(1)}x`);

@@ -6,10 +6,10 @@
  * (kernel time, a large part of a request's CPU, is not counted, so poolscope's share of the
  * real cost is smaller than shown). The same on a busy machine as on an idle one.
  *
- * The warm-up is long because V8 is still compiling after a thousand requests: counted after
- * 1,200 a keep-alive request took ~270,000 instructions with nothing subscribed, after 5,000
- * ~164,000, and the compilations that landed between two runs decided the figure more than the
- * mode did. valgrind runs the warm-up without counting (bench/lib/warm-signal.mjs).
+ * The warm-up is long so that V8 has compiled what the requests run: a compilation landing in
+ * one run and not the other decided the figure more than the mode did. valgrind runs it without
+ * counting, and no scavenge lands in the count: the bytes allocated are reported beside the
+ * instructions instead (bench/lib/warm-signal.mjs).
  *
  *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
  *                                [--requests=1500] [--warmup=5000] [--app-listens=false] [--json]
@@ -58,21 +58,26 @@ if (!valgrindAvailable()) {
         `--mode=${mode}`, `--warmup=${scaled(options.warmup)}`, `--count=${count}`, `--app-listens=${options.appListens}`,
       ]);
       const perRequest = {};
+      const allocatedPerRequest = {};
       for (const mode of modes) {
         const [fewer, more] = await Promise.all([instructions(mode, base), instructions(mode, base + requests)]);
-        perRequest[mode] = (more - fewer) / requests;
+        perRequest[mode] = (more.instructions - fewer.instructions) / requests;
+        allocatedPerRequest[mode] = (more.allocated - fewer.allocated) / requests;
       }
       const overhead = Object.fromEntries(modes.filter((mode) => mode !== 'none').map((mode) => [mode, perRequest[mode] / perRequest.none - 1]));
-      scenarios.push({ key, name: scenario.name, requests, perRequest, overhead });
+      scenarios.push({ key, name: scenario.name, requests, perRequest, overhead, allocatedPerRequest });
     }
   } finally {
     await server.close();
   }
   const lines = [`e2e-callgrind: user-space instructions per request of the client (after ${options.warmup} requests of warm-up; a fifth of the counts for new connections)`];
-  for (const { name, perRequest, overhead } of scenarios) {
+  for (const { name, perRequest, overhead, allocatedPerRequest } of scenarios) {
     lines.push(`  ${name}`);
     for (const [mode, n] of Object.entries(perRequest)) {
-      lines.push(`    ${mode.padEnd(10)} ${Math.round(n).toLocaleString('en-US').padStart(9)}${mode === 'none' ? '' : `  ${overhead[mode] >= 0 ? '+' : ''}${(overhead[mode] * 100).toFixed(1)}%`}`);
+      const added = mode === 'none' ? '' : `${overhead[mode] >= 0 ? '+' : ''}${(overhead[mode] * 100).toFixed(1)}%`;
+      const bytes = allocatedPerRequest[mode] - (mode === 'none' ? 0 : allocatedPerRequest.none);
+      lines.push(`    ${mode.padEnd(10)} ${Math.round(n).toLocaleString('en-US').padStart(9)}  ${added.padStart(6)}  ` +
+        `${Math.round(allocatedPerRequest[mode]).toLocaleString('en-US').padStart(7)} bytes allocated${mode === 'none' ? '' : ` (${bytes >= 0 ? '+' : ''}${Math.round(bytes)})`}`);
     }
   }
   emit({ benchmark: 'e2e-callgrind', available: true, warmup: options.warmup, scenarios }, lines, options.json);

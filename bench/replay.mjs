@@ -10,9 +10,9 @@
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { connectEvents, newSocket, recordLifecycles, replay, replayable } from './lib/recording.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
-import { warmedUp } from './lib/warm-signal.mjs';
+import { countedWindow } from './lib/warm-signal.mjs';
 
-const options = parseArgs({ lifecycles: 10_000, rounds: 15, json: false, only: '', count: 0, warmup: 20_000, otel: true });
+const options = parseArgs({ lifecycles: 10_000, settle: 5_000, rounds: 15, json: false, only: '', count: 0, warmup: 20_000, otel: true });
 
 export const KINDS = {
   keepAlive: 'keep-alive request (create, sendHeaders, headers, trailers on a connected socket)',
@@ -52,11 +52,9 @@ if (options.only !== '') {
   // difference in instructions over the difference in lifecycles is one lifecycle.
   const leave = await MODES[options.only].enter();
   for (let done = 0; done < options.warmup; done += options.lifecycles) time('keepAlive', options.lifecycles);
-  // Full collections around the counted lifecycles: where V8 starts a major GC is not theirs.
-  globalThis.gc?.();
-  await warmedUp();
+  const closeWindow = await countedWindow();
   const nanoseconds = options.count > 0 ? time('keepAlive', options.count) : NaN;
-  globalThis.gc?.();
+  closeWindow();
   await leave();
   if (options.json) process.stdout.write(`${JSON.stringify({ mode: options.only, count: options.count, nanoseconds })}\n`);
 } else {
@@ -68,6 +66,10 @@ if (options.only !== '') {
     for (const kind of Object.keys(KINDS)) {
       for (const mode of rotated(modes, round)) {
         const leave = await MODES[mode].enter();
+        // Entering a mode deoptimizes code that assumed the previous subscribers, and a
+        // collection since may have cleared code that embedded the previous agent: the
+        // compilers' work on that is a restart's cost, not a lifecycle's.
+        time(kind, options.settle);
         const nanoseconds = time(kind, options.lifecycles);
         await leave();
         if (round > 0) samples[kind][mode].push(nanoseconds);

@@ -44,7 +44,7 @@ process.stderr.write(`poolscope benchmarks on ${machine.cpu}, ${machine.cores} c
 const results = {
   replay: await run('replay.mjs', smoke('replay', [])),
   callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
-  e2e: await run('e2e.mjs', smoke('e2e', []), ['--expose-gc']),
+  e2e: await run('e2e.mjs', smoke('e2e', [])),
   // Three modes of the four and three scenarios of the five keep this under five minutes;
   // `node bench/e2e-callgrind.mjs` runs them all.
   e2eCallgrind: options.callgrind && valgrindAvailable()

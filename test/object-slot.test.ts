@@ -2,39 +2,46 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { requestSlot, socketSlot } from '../dist/tap/object-slot.js';
 
+interface Named { readonly owner: object; readonly name: string }
+
 describe('records on objects poolscope does not own', () => {
   it('a request is claimed once: a second claim by the same owner is refused and changes nothing', () => {
     const owner = {};
-    const slot = requestSlot<string>(owner);
+    const slot = requestSlot<Named>(owner);
     const request = { origin: 'http://127.0.0.1:1' };
+    const first = { owner, name: 'first' };
     assert.equal(slot.has(request), false);
     assert.equal(slot.get(request), undefined);
-    assert.equal(slot.claim(request, 'first'), true);
-    assert.equal(slot.claim(request, 'second'), false);
-    assert.equal(slot.get(request), 'first');
+    assert.equal(slot.claim(request, first), true);
+    assert.equal(slot.claim(request, { owner, name: 'second' }), false);
+    assert.equal(slot.get(request), first);
     assert.deepEqual(Object.keys(request), ['origin'], 'nothing the app can see');
   });
 
   it('each owner sees only its own records: a later owner takes the object over', () => {
-    const before = requestSlot<string>({});
-    const after = requestSlot<string>({});
+    const [ownerBefore, ownerAfter] = [{}, {}];
+    const before = requestSlot<Named>(ownerBefore);
+    const after = requestSlot<Named>(ownerAfter);
     const request = {};
-    before.claim(request, 'old');
+    before.claim(request, { owner: ownerBefore, name: 'old' });
     assert.equal(after.get(request), undefined);
-    assert.equal(after.claim(request, 'new'), true);
-    assert.equal(after.get(request), 'new');
+    assert.equal(after.has(request), false);
+    const taken = { owner: ownerAfter, name: 'new' };
+    assert.equal(after.claim(request, taken), true);
+    assert.equal(after.get(request), taken);
     assert.equal(before.get(request), undefined);
   });
 
   it('sockets and requests keep separate records', () => {
     const owner = {};
-    const requests = requestSlot<string>(owner);
+    const requests = requestSlot<Named>(owner);
     const sockets = socketSlot<string>(owner);
     const target = {};
     sockets.set(target, 'socket');
     assert.equal(requests.get(target), undefined);
-    assert.equal(requests.claim(target, 'request'), true);
+    const request = { owner, name: 'request' };
+    assert.equal(requests.claim(target, request), true);
     assert.equal(sockets.get(target), 'socket');
-    assert.equal(requests.get(target), 'request');
+    assert.equal(requests.get(target), request);
   });
 });

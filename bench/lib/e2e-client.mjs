@@ -9,7 +9,7 @@ import { CLIENTS } from './clients.mjs';
 import { MODES } from './modes.mjs';
 import { listenLikeAService } from './app-server.mjs';
 import { parseArgs } from './stats.mjs';
-import { warmedUp } from './warm-signal.mjs';
+import { countedWindow } from './warm-signal.mjs';
 
 const options = parseArgs({ url: '', mode: 'none', client: 'undici.request()', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true });
 const appServer = options.appListens ? await listenLikeAService() : undefined;
@@ -25,12 +25,9 @@ const call = options.connection === 'new'
   : () => send(shared);
 const leave = await MODES[options.mode].enter();
 for (let i = 0; i < options.warmup; i++) await call();
-// Full collections before and after the counted requests, so that where V8 happens to start a
-// major GC does not decide which run pays for it.
-globalThis.gc?.();
-await warmedUp();
+const closeWindow = await countedWindow();
 for (let i = 0; i < options.count; i++) await call();
-globalThis.gc?.();
+closeWindow();
 await leave();
 await shared.close();
 appServer?.close();

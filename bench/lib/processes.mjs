@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { WARM_MARKER } from './warm-signal.mjs';
+import { ALLOCATED_MARKER, WARM_MARKER } from './warm-signal.mjs';
 
 /** Whether `taskset` can pin processes to cores here. */
 export const canPin = (() => {
@@ -25,19 +25,25 @@ export function valgrindAvailable() {
 
 /**
  * V8 under callgrind: single-threaded, so its compilers and GC work in the counted thread; a
- * young generation of fixed size, so scavenges come at the same pace in every mode; and room
- * enough in the old one that no major GC starts inside a counted run (one landing in one run
- * and not in the other moved a figure by tens of thousands of instructions per request); and a
- * fixed hash seed: with a random one, V8's start-up search for its hash secrets takes 5-15
- * million instructions, a different number in every process, which the difference of two runs
- * charged to the requests between them (up to ±4,000 per request over 1,800 requests).
+ * young generation large enough that no scavenge lands in a counted window (countedWindow() in
+ * bench/lib/warm-signal.mjs, which reports the allocation instead); room enough in the old one
+ * that no major GC starts inside one; a fixed hash seed: with a random one, V8's start-up search
+ * for its hash secrets takes 5-15 million instructions, a different number in every process,
+ * which the difference of two runs charged to the requests between them (up to ±4,000 per
+ * request over 1,800 requests); and no memory reducer: the process waits for valgrind between
+ * warm-up and count, and a full GC then would clear optimized code, to be compiled again
+ * inside the count. `--trace-gc` tells whether a collection landed in the count anyway.
  */
-const CALLGRIND_V8_FLAGS = ['--single-threaded', '--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16', '--initial-old-space-size=512', '--hash-seed=1'];
+const CALLGRIND_V8_FLAGS = [
+  '--single-threaded', '--expose-gc', '--min-semi-space-size=128', '--max-semi-space-size=128',
+  '--initial-old-space-size=512', '--hash-seed=1', '--no-memory-reducer', '--trace-gc',
+];
 
 /**
  * User-space instructions of `node <args>` under `valgrind --tool=callgrind`, counted from the
- * moment the script says it is warm (`warmedUp()` in bench/lib/warm-signal.mjs): valgrind runs
- * the warm-up uninstrumented, several times faster, and the count starts there.
+ * moment the script opens its counted window (countedWindow() in bench/lib/warm-signal.mjs):
+ * valgrind runs the warm-up uninstrumented, several times faster, and the count starts there.
+ * Also the bytes the window allocated (NaN if a collection ran in it).
  */
 export async function callgrindInstructions(args) {
   const child = spawn('valgrind', [
@@ -64,7 +70,11 @@ export async function callgrindInstructions(args) {
   if (code !== 0 || !counting || match === null) {
     throw new Error(`callgrind gave no count for ${args.join(' ')} (exit ${code}${counting ? '' : ', never warm'}): ${stderr.slice(-500)}`);
   }
-  return Number(match[1]);
+  // --trace-gc prints a line for each collection: none may fall inside the counted window.
+  const window = stdout.slice(stdout.indexOf(WARM_MARKER), stdout.indexOf(ALLOCATED_MARKER));
+  const allocated = new RegExp(`${ALLOCATED_MARKER} (\\S+)`).exec(stdout);
+  const collected = /Scavenge|Mark-Compact|Mark-Sweep/.test(window);
+  return { instructions: Number(match[1]), allocated: allocated === null || collected ? NaN : Number(allocated[1]) };
 }
 
 /** Pins this process (every thread it has now, and so the ones it makes) to one core. */

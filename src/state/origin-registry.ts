@@ -42,6 +42,8 @@ export class OriginRegistry {
   readonly #byRaw = new Map<string, OriginStats>();
   readonly #maxRaw: number;
   #other: OriginStats | undefined;
+  #lastRaw: string | undefined = undefined;
+  #lastStats: OriginStats | undefined = undefined;
   /** Called once for each record created, `_other` included. */
   onOriginAdded: ((origin: OriginStats) => void) | undefined = undefined;
 
@@ -53,8 +55,15 @@ export class OriginRegistry {
 
   /** The record for an origin string, or undefined when it is not an http(s) origin. */
   lookup(raw: string): OriginStats | undefined {
+    // undici builds the string afresh for every request (`url.origin`): one comparison with the
+    // last one asked for spares hashing it when an app calls one origin in a row.
+    if (raw === this.#lastRaw) return this.#lastStats;
     const known = this.#byRaw.get(raw);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.#lastRaw = raw;
+      this.#lastStats = known;
+      return known;
+    }
     const identity = parseOrigin(raw);
     if (identity === undefined) return undefined;
     const stats = this.#byKey.get(identity.key) ?? this.#add(identity);

@@ -90,6 +90,9 @@ export class OriginStats {
   readonly #windowSlot = new Float64Array(WINDOW_SLOTS).fill(-1);
   readonly #windowAll = new Float64Array(WINDOW_SLOTS);
   readonly #windowReused = new Float64Array(WINDOW_SLOTS);
+  /** The slot requests are counted in until `#slotEnd`: a request finds it with one comparison. */
+  #slot = 0;
+  #slotEnd = -Infinity;
   readonly #attributeCache = new Map<string, Attributes>();
 
   constructor(identity: OriginIdentity, churnWindowMs: number) {
@@ -207,6 +210,13 @@ export class OriginStats {
     } else {
       this.requestsNew++;
     }
+    if (nowMs >= this.#slotEnd) this.#enterSlot(nowMs);
+    this.#windowAll[this.#slot]!++;
+    if (reused) this.#windowReused[this.#slot]!++;
+  }
+
+  /** Moves the window's current slot to the one `nowMs` falls in, emptied if it held an older one. */
+  #enterSlot(nowMs: number): void {
     const epoch = Math.floor(nowMs / WINDOW_SLOT_MS);
     const slot = epoch % WINDOW_SLOTS;
     if (this.#windowSlot[slot] !== epoch) {
@@ -214,8 +224,8 @@ export class OriginStats {
       this.#windowAll[slot] = 0;
       this.#windowReused[slot] = 0;
     }
-    this.#windowAll[slot]!++;
-    if (reused) this.#windowReused[slot]!++;
+    this.#slot = slot;
+    this.#slotEnd = (epoch + 1) * WINDOW_SLOT_MS;
   }
 
   /** A request's headers went out on the connection; its first one makes it busy. */
