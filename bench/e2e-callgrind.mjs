@@ -6,13 +6,14 @@
  * (kernel time, a large part of a request's CPU, is not counted, so poolscope's share of the
  * real cost is smaller than shown). The same on a busy machine as on an idle one.
  *
- * The warm-up is long so that V8 has compiled what the requests run: a compilation landing in
- * one run and not the other decided the figure more than the mode did. valgrind runs it without
- * counting, and no scavenge lands in the count: the bytes allocated are reported beside the
- * instructions instead (bench/lib/warm-signal.mjs).
+ * The warm-up is long because a service's steady state is TurboFan's code: undici's request path
+ * and poolscope's handlers reach it between 10,000 and 15,000 keep-alive requests (--trace-opt),
+ * and until then run Maglev's, which was 25% more instructions per request with nothing
+ * subscribed. valgrind runs the warm-up without counting, and no scavenge lands in the count:
+ * the bytes allocated are reported beside the instructions instead (bench/lib/warm-signal.mjs).
  *
  *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
- *                                [--requests=1500] [--warmup=5000] [--app-listens=false] [--json]
+ *                                [--requests=1500] [--warmup=15000] [--app-listens=false] [--json]
  *
  * `--app-listens=false`: the client listens on no port of its own (bench/lib/app-server.mjs).
  */
@@ -23,7 +24,7 @@ import { emit, parseArgs } from './lib/stats.mjs';
 
 const options = parseArgs({
   modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
-  requests: 1500, warmup: 5000, base: 200, appListens: true, json: false,
+  requests: 1500, warmup: 15_000, base: 200, appListens: true, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 
