@@ -1,10 +1,11 @@
 /**
  * Runs every benchmark, each in processes of its own, and prints one table of the figures
  * against the targets. `npm run bench` (builds first). `--smoke` runs each with tiny counts, to
- * check they still work; its figures mean nothing. `--out=file.json` keeps every raw figure.
+ * check they still work; its figures mean nothing. `--out=file.json` keeps every raw figure;
+ * `--from=file.json` prints the table of a run kept that way, without running anything.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -12,7 +13,7 @@ import { otelAvailable } from './lib/modes.mjs';
 import { canPin, valgrindAvailable } from './lib/processes.mjs';
 import { fmt, parseArgs } from './lib/stats.mjs';
 
-const options = parseArgs({ smoke: false, callgrind: true, out: '' });
+const options = parseArgs({ smoke: false, callgrind: true, out: '', from: '' });
 
 const SMOKE = {
   replay: ['--lifecycles=200', '--rounds=1'],
@@ -35,30 +36,39 @@ async function run(script, args = [], nodeOptions = []) {
 }
 
 const smoke = (name, args) => (options.smoke ? SMOKE[name] : args);
-const started = Date.now();
-const machine = {
-  node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: loadavg(),
-  pinned: canPin, otel: otelAvailable(), date: new Date().toISOString(),
-};
-process.stderr.write(`poolscope benchmarks on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}\n`);
-const results = {
-  replay: await run('replay.mjs', smoke('replay', [])),
-  callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
-  e2e: await run('e2e.mjs', smoke('e2e', [])),
-  // Three modes of the four and three scenarios of the five keep this under five minutes;
-  // `node bench/e2e-callgrind.mjs` runs them all.
-  e2eCallgrind: options.callgrind && valgrindAvailable()
-    ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000']))
-    : undefined,
-  memory: await run('memory.mjs', smoke('memory', [])),
-  scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
-  scrapeLarge: await run('scrape.mjs', smoke('scrapeLarge', ['--origins=1000', '--scrapes=5'])),
-};
+
+async function runAll() {
+  const started = Date.now();
+  const machine = {
+    node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: loadavg(),
+    pinned: canPin, otel: otelAvailable(), date: new Date().toISOString(),
+  };
+  process.stderr.write(`poolscope benchmarks on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}\n`);
+  const results = {
+    replay: await run('replay.mjs', smoke('replay', [])),
+    callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
+    e2e: await run('e2e.mjs', smoke('e2e', [])),
+    // Three modes of the four and three scenarios of the five keep this under five minutes;
+    // `node bench/e2e-callgrind.mjs` runs them all.
+    e2eCallgrind: options.callgrind && valgrindAvailable()
+      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000']))
+      : undefined,
+    memory: await run('memory.mjs', smoke('memory', [])),
+    scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
+    scrapeLarge: await run('scrape.mjs', smoke('scrapeLarge', ['--origins=1000', '--scrapes=5'])),
+  };
+  machine.seconds = (Date.now() - started) / 1000;
+  return { machine, results };
+}
+
+const { machine, results } = options.from !== '' ? JSON.parse(readFileSync(options.from, 'utf8')) : await runAll();
 if (options.out !== '') writeFileSync(options.out, `${JSON.stringify({ machine, results }, null, 2)}\n`);
 
 const rows = [];
 const row = (benchmark, measure, value, target = '', met = undefined) =>
   rows.push([benchmark, measure, value, target, met === undefined ? '' : met ? 'yes' : 'no']);
+/** Bytes allocated, signed when it is a difference; NaN when a collection ran in the count. */
+const bytes = (n, signed = true) => (Number.isNaN(n) ? 'n/a' : `${signed && n >= 0 ? '+' : ''}${Math.round(n).toLocaleString('en-US')} B`);
 const range = (s, format) => `${format(s.median)} [${format(s.p25)}, ${format(s.p75)}]`;
 
 const keepAlive = results.replay.kinds.keepAlive;
@@ -70,9 +80,10 @@ row('replay', 'poolscope / floor', range(keepAlive.modes.poolscope.overFloor, fm
 if (keepAlive.modes.otel !== undefined) row('replay', 'instrumentation-undici, keep-alive lifecycle', range(keepAlive.modes.otel.added, fmt.ns));
 row('replay', 'poolscope, request on a new socket', range(newConnection.modes.poolscope.added, fmt.ns));
 if (results.callgrind?.available) {
-  const { perLifecycle } = results.callgrind;
+  const { perLifecycle, allocatedPerLifecycle } = results.callgrind;
   for (const mode of Object.keys(perLifecycle)) {
-    row('callgrind', `${mode}, instructions per keep-alive lifecycle`, Math.round(perLifecycle[mode] - perLifecycle.none).toLocaleString('en-US') + ' added');
+    row('callgrind', `${mode}, instructions per keep-alive lifecycle`, `${Math.round(perLifecycle[mode] - perLifecycle.none).toLocaleString('en-US')} added, ` +
+      `${bytes(allocatedPerLifecycle[mode] - allocatedPerLifecycle.none)} allocated`);
   }
   if (results.callgrind.overFloor !== undefined) row('callgrind', 'poolscope / floor', fmt.ratio(results.callgrind.overFloor), '<= 3x', results.callgrind.overFloor <= 3);
 }
@@ -82,11 +93,13 @@ if (requestKeepAlive !== undefined) {
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
 if (results.e2eCallgrind?.available) {
-  for (const { name, perRequest, overhead } of results.e2eCallgrind.scenarios) {
-    row('e2e callgrind', `${name}: instructions per request, nothing subscribed`, Math.round(perRequest.none).toLocaleString('en-US'));
-    const parts = [`poolscope ${fmt.pct(overhead.poolscope)}`];
-    if (overhead.noop !== undefined) parts.push(`no-op ${fmt.pct(overhead.noop)}`);
-    if (overhead.otel !== undefined) parts.push(`instrumentation-undici ${fmt.pct(overhead.otel)}`);
+  for (const { name, perRequest, overhead, allocatedPerRequest: allocated } of results.e2eCallgrind.scenarios) {
+    row('e2e callgrind', `${name}: instructions per request, nothing subscribed`,
+      `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated`);
+    const added = (mode) => `${fmt.pct(overhead[mode])} (${bytes(allocated[mode] - allocated.none)})`;
+    const parts = [`poolscope ${added('poolscope')}`];
+    if (overhead.noop !== undefined) parts.push(`no-op ${added('noop')}`);
+    if (overhead.otel !== undefined) parts.push(`instrumentation-undici ${added('otel')}`);
     row('e2e callgrind', `${name}: added`, parts.join(', '), '<= +2%, < instrumentation-undici',
       overhead.poolscope <= 0.02 && (overhead.otel === undefined || overhead.otel > overhead.poolscope));
   }
@@ -129,7 +142,7 @@ const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].l
 const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
 console.log(`\npoolscope benchmarks${options.smoke ? ' (smoke run: figures mean nothing)' : ''}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ` +
   `${machine.pinned ? 'client and server pinned to separate cores' : 'no taskset: not pinned'}, load average at start ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}, ` +
-  `${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  `${machine.seconds === undefined ? `from ${options.from}` : `${machine.seconds.toFixed(0)} s`}\n`);
 console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));
