@@ -83,7 +83,7 @@ if (results.callgrind?.available) {
   const { perLifecycle, allocatedPerLifecycle } = results.callgrind;
   for (const mode of Object.keys(perLifecycle)) {
     row('callgrind', `${mode}, instructions per keep-alive lifecycle`, `${Math.round(perLifecycle[mode] - perLifecycle.none).toLocaleString('en-US')} added, ` +
-      `${bytes(allocatedPerLifecycle[mode] - allocatedPerLifecycle.none)} allocated`);
+      `${bytes(allocatedPerLifecycle?.[mode] - allocatedPerLifecycle?.none)} allocated`);
   }
   if (results.callgrind.overFloor !== undefined) row('callgrind', 'poolscope / floor', fmt.ratio(results.callgrind.overFloor), '<= 3x', results.callgrind.overFloor <= 3);
 }
@@ -93,7 +93,7 @@ if (requestKeepAlive !== undefined) {
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
 if (results.e2eCallgrind?.available) {
-  for (const { name, perRequest, overhead, allocatedPerRequest: allocated } of results.e2eCallgrind.scenarios) {
+  for (const { name, perRequest, overhead, allocatedPerRequest: allocated = {} } of results.e2eCallgrind.scenarios) {
     row('e2e callgrind', `${name}: instructions per request, nothing subscribed`,
       `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated`);
     const added = (mode) => `${fmt.pct(overhead[mode])} (${bytes(allocated[mode] - allocated.none)})`;

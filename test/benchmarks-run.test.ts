@@ -84,7 +84,10 @@ it('counts instructions under callgrind', {
   const result = JSON.parse(stdout);
   assert.equal(result.available, true);
   // With counts this small the figures are noise, even below zero: only their presence is checked.
-  for (const mode of ['none', 'poolscope']) assert.ok(Number.isFinite(result.perLifecycle[mode]), `${mode}: instructions counted`);
+  for (const mode of ['none', 'poolscope']) {
+    assert.ok(Number.isFinite(result.perLifecycle[mode]), `${mode}: instructions counted`);
+    assert.ok(Number.isFinite(result.allocatedPerLifecycle[mode]), `${mode}: allocation counted, no collection in the count`);
+  }
 
   const e2e = JSON.parse((await run(process.execPath, [
     'bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--scenarios=request-h1,request-h1-new', '--requests=20', '--warmup=20', '--base=10', '--json',
@@ -92,6 +95,9 @@ it('counts instructions under callgrind', {
   assert.equal(e2e.available, true);
   assert.deepEqual(e2e.scenarios.map((s: { key: string }) => s.key), ['request-h1', 'request-h1-new']);
   for (const scenario of e2e.scenarios) {
-    for (const mode of ['none', 'poolscope']) assert.ok(Number.isFinite(scenario.perRequest[mode]), `${scenario.name}, ${mode}: instructions counted end to end`);
+    for (const mode of ['none', 'poolscope']) {
+      assert.ok(Number.isFinite(scenario.perRequest[mode]), `${scenario.name}, ${mode}: instructions counted end to end`);
+      assert.ok(Number.isFinite(scenario.allocatedPerRequest[mode]), `${scenario.name}, ${mode}: allocation counted end to end`);
+    }
   }
 });

@@ -154,8 +154,13 @@ it('writes labels, names and numbers as the exporter does, an empty exposition t
     }],
   };
   const resource = resourceFromAttributes({ 'service.name': 'x"y\\z\nw', 'process.pid': 12, 'flag': false, 'list': ['a', 'b'] });
-  assertSameExposition((await writerText(readings, resource)).text, serializerText(readings, resource));
+  // Byte for byte: parsing would hide how a number is spelled (`+Inf`, `-0`, `1e+21`).
+  assert.equal((await writerText(readings, resource)).text, serializerText(readings, resource));
 
   const empty: Readings = { values: [], histograms: [] };
   assert.equal((await writerText(empty, resource)).text, serializerText(empty, resource));
+
+  // A `target_info` longer than a chunk (an OTEL_RESOURCE_ATTRIBUTES of 40 kB) is written whole.
+  const large = resourceFromAttributes({ 'service.name': 'x', 'deployment.notes': 'n'.repeat(40_000) });
+  assert.equal((await writerText(readings, large)).text, serializerText(readings, large));
 });

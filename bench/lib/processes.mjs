@@ -73,8 +73,12 @@ export async function callgrindInstructions(args) {
   // --trace-gc prints a line for each collection: none may fall inside the counted window.
   const window = stdout.slice(stdout.indexOf(WARM_MARKER), stdout.indexOf(ALLOCATED_MARKER));
   const allocated = new RegExp(`${ALLOCATED_MARKER} (\\S+)`).exec(stdout);
-  const collected = /Scavenge|Mark-Compact|Mark-Sweep/.test(window);
-  return { instructions: Number(match[1]), allocated: allocated === null || collected ? NaN : Number(allocated[1]) };
+  if (/Scavenge|Mark-Compact|Mark-Sweep/.test(window)) {
+    // The count holds a collection's work too, which the other run of the pair may not: no figure.
+    process.stderr.write(`callgrind: a garbage collection ran inside the count of ${args.join(' ')}; its figures are left out\n`);
+    return { instructions: NaN, allocated: NaN };
+  }
+  return { instructions: Number(match[1]), allocated: allocated === null ? NaN : Number(allocated[1]) };
 }
 
 /** Pins this process (every thread it has now, and so the ones it makes) to one core. */

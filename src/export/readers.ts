@@ -134,11 +134,16 @@ function scraperOf(request: IncomingMessage): string {
  * free. Each chunk waits until the socket has taken the previous one, so a slow scraper holds
  * one chunk, not the whole text; one that hangs up ends the work.
  */
+/** How long a scraper may leave a chunk unread: Prometheus's own scrape timeout is 10 s by default. */
+const SCRAPER_STALL_MS = 30_000;
+
 function serveMetrics(readings: Promise<Readings>, targetInfo: Buffer, response: ServerResponse): void {
   response.statusCode = 200;
   response.setHeader('content-type', 'text/plain');
-  // A scraper that hangs up mid-answer is no error of the app's.
+  // A scraper that hangs up mid-answer is no error of the app's; one that stops reading and
+  // keeps the connection is dropped once nothing moved for a while, and its readings with it.
   response.on('error', () => {});
+  response.setTimeout(SCRAPER_STALL_MS);
   const write = (chunk: Buffer) => new Promise<boolean>((resolve) => {
     if (response.destroyed) return resolve(false);
     const done = (): void => {
