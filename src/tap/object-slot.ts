@@ -42,7 +42,7 @@ class Stamp {
 /**
  * poolscope's record on an undici request. Every request gets one at its creation, so it holds a
  * single field, the record, which carries its owner: defining a private field on another's
- * object is a check and a store each, and the second field cost more than the record's own load.
+ * object is a check and a store, and every request paid for two.
  */
 class RequestStamp extends Stamp {
   #record: Owned;
