@@ -124,13 +124,22 @@ export function testCertificate(): Promise<{ key: string; cert: string }> {
   return certificate;
 }
 
+const closedPortsGiven = new Set<number>();
+
 /** A port on 127.0.0.1 where nothing listens. */
 export async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // A port handed out before in this process is not handed out again: the kernel may give a
+  // freed port to the next listener, and two tests would then count into one origin's figures.
+  for (let attempt = 0; ; attempt++) {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!closedPortsGiven.has(port) || attempt >= 100) {
+      closedPortsGiven.add(port);
+      return port;
+    }
+  }
 }
 
 /** Retries an assertion until it holds, for figures that settle when sockets finish closing. */
