@@ -9,7 +9,7 @@
  * `--settle`: untimed requests before each timed run, as a share of its count.
  */
 import { Agent } from 'undici8';
-import { CLIENTS } from './lib/clients.mjs';
+import { requestsTo } from './lib/clients.mjs';
 import { listenLikeAService } from './lib/app-server.mjs';
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
@@ -48,19 +48,12 @@ const cpuUsage = typeof process.threadCpuUsage === 'function' ? (previous) => pr
 
 /** Runs one scenario's batch: returns client CPU and wall time per request, in nanoseconds. */
 async function batch(scenario, keepAlive) {
-  const call = CLIENTS[scenario.client];
-  const url = urls[scenario.protocol];
   const count = scenario.connection === 'keep-alive' ? options.keepAliveRequests : options.newConnectionRequests;
   // Untimed requests first: entering a mode deoptimizes code that assumed the previous
   // subscribers, and compiling it again is a restart's cost, not a request's. No `gc()` here:
   // a full collection it starts clears optimized code, compiled again inside the timed run.
-  const send = scenario.connection === 'keep-alive'
-    ? () => call(url, keepAlive)
-    : async () => {
-        const dispatcher = new Agent(AGENT_OPTIONS[scenario.protocol]);
-        await call(url, dispatcher);
-        await dispatcher.close();
-      };
+  const send = requestsTo(scenario.client, urls[scenario.protocol],
+    scenario.connection === 'keep-alive' ? keepAlive : undefined, AGENT_OPTIONS[scenario.protocol]);
   for (let i = 0; i < Math.ceil(count * options.settle); i++) await send();
   const deadline = performance.now() + options.batchMs;
   const cpu = cpuUsage();

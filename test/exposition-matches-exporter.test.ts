@@ -7,26 +7,18 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, it } from 'node:test';
-import { millisToHrTime } from '@opentelemetry/core';
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { parseExposition } from '../dist/cli/report/exposition.js';
 import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
-import { scopeMetricsOf } from '../dist/export/metric-producer.js';
 import { buildResource } from '../dist/export/resource.js';
 import { readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 import { UndiciTap } from '../dist/tap/undici-tap.js';
 import { undici8 } from './helpers/clients.ts';
+import { serializerText } from './helpers/exposition.ts';
 import { closedPort, sleep, startServer, testCertificate } from './helpers/servers.ts';
 
-/** The settings poolscope's endpoint had when it used the exporter's serializer. */
-const serializer = new PrometheusSerializer(undefined, false, undefined, false, false);
-
-function serializerText(readings: Readings, resource: Resource): string {
-  return serializer.serialize({ resource, scopeMetrics: [scopeMetricsOf(readings, millisToHrTime(Date.now()))] });
-}
 
 async function writerText(readings: Readings, resource: Resource): Promise<{ text: string; chunks: number }> {
   const chunks: Buffer[] = [];

@@ -2,17 +2,13 @@
 // check that the slices add up to exactly what OpenTelemetry's serializer writes in one call.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { millisToHrTime } from '@opentelemetry/core';
-import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
-import { PoolscopeMetricProducer } from '../dist/export/metric-producer.js';
 import { buildResource } from '../dist/export/resource.js';
 import { readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
+import { serializerText } from './helpers/exposition.ts';
 
-/** The settings poolscope's endpoint had when it used the exporter's serializer. */
-const serializer = new PrometheusSerializer(undefined, false, undefined, false, false);
 const resource = buildResource('slices');
 const targetInfo = targetInfoOf(resource);
 
@@ -20,11 +16,6 @@ function readingsFrom(registry: OriginRegistry): Readings {
   return readingsOf(registry, performance.now(), new ConsumerTable().fromStart('test')());
 }
 
-/** What the serializer writes for readings, as poolscope's producer hands them to OpenTelemetry. */
-async function serialized(readings: Readings): Promise<string> {
-  const { resourceMetrics } = await new PoolscopeMetricProducer(async () => readings, millisToHrTime(Date.now())).collect();
-  return serializer.serialize({ ...resourceMetrics, resource });
-}
 
 /** A registry whose every origin has requests, sockets open and closed, and histogram samples. */
 function populated(origins: number, maxOrigins: number): OriginRegistry {
@@ -73,7 +64,7 @@ async function sliced(readings: Readings): Promise<{ text: string; chunks: numbe
 
 it('writes what the serializer writes in one call, letting the event loop run in between', async () => {
   const readings = readingsFrom(populated(60, 50));
-  const whole = await serialized(readings);
+  const whole = serializerText(readings, resource);
   const { text, chunks, afterTurns } = await sliced(readings);
   assert.equal(text, whole);
   assert.ok(text.includes('server_address="_other"'), 'origins past maxOrigins are in');
@@ -84,7 +75,7 @@ it('writes what the serializer writes in one call, letting the event loop run in
 it('writes a small exposition in one piece, and an empty one as the serializer does', async () => {
   for (const registry of [populated(1, 10), new OriginRegistry(10, 60_000)]) {
     const readings = readingsFrom(registry);
-    assert.equal((await sliced(readings)).text, await serialized(readings));
+    assert.equal((await sliced(readings)).text, serializerText(readings, resource));
   }
 });
 

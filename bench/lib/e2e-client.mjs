@@ -5,7 +5,7 @@
  * after it (`--connection=new`).
  */
 import { Agent } from 'undici8';
-import { CLIENTS } from './clients.mjs';
+import { requestsTo } from './clients.mjs';
 import { MODES } from './modes.mjs';
 import { listenLikeAService } from './app-server.mjs';
 import { parseArgs } from './stats.mjs';
@@ -15,14 +15,7 @@ const options = parseArgs({ url: '', mode: 'none', client: 'undici.request()', c
 const appServer = options.appListens ? await listenLikeAService() : undefined;
 const AGENT_OPTIONS = { keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } };
 const shared = new Agent(AGENT_OPTIONS);
-const send = (dispatcher) => CLIENTS[options.client](options.url, dispatcher);
-const call = options.connection === 'new'
-  ? async () => {
-      const dispatcher = new Agent(AGENT_OPTIONS);
-      await send(dispatcher);
-      await dispatcher.close();
-    }
-  : () => send(shared);
+const call = requestsTo(options.client, options.url, options.connection === 'new' ? undefined : shared, AGENT_OPTIONS);
 const leave = await MODES[options.mode].enter();
 for (let i = 0; i < options.warmup; i++) await call();
 const closeWindow = await countedWindow();

@@ -129,13 +129,14 @@ function scraperOf(request: IncomingMessage): string {
   return `scraper ${request.socket.remoteAddress ?? ''} ${request.headers['user-agent'] ?? ''}`;
 }
 
+/** How long a scraper may leave a chunk unread: Prometheus's own scrape timeout is 10 s by default. */
+const SCRAPER_STALL_MS = 30_000;
+
 /**
  * What the exporter's own handler answers, written in chunks that leave the app's event loop
  * free. Each chunk waits until the socket has taken the previous one, so a slow scraper holds
  * one chunk, not the whole text; one that hangs up ends the work.
  */
-/** How long a scraper may leave a chunk unread: Prometheus's own scrape timeout is 10 s by default. */
-const SCRAPER_STALL_MS = 30_000;
 
 function serveMetrics(readings: Promise<Readings>, targetInfo: Buffer, response: ServerResponse): void {
   response.statusCode = 200;
