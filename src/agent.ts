@@ -60,10 +60,10 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
   if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);
   const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis);
-  const tap = new UndiciTap(registry);
-  tap.enable();
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();
+  const tap = new UndiciTap(registry, globalDispatcher);
+  tap.enable();
 
   const local = (consumer: Consumer | undefined) => readingsOf(registry, performance.now(), consumer);
   // Threads and processes that report here: the main thread of every process adds up its
@@ -167,7 +167,7 @@ function snapshotOf(origin: OriginStats): OriginSnapshot {
     connectionsReopened: origin.reopened,
     reopenedAfter: summaryOf(origin.reopenedAfter),
     maxStreamsPerConnection: totals.streamsMax,
-    pools: origin.openPerPool.size,
+    pools: origin.openPools,
     poolsCreated: origin.poolsCreated,
   };
 }

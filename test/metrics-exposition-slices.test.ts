@@ -31,7 +31,7 @@ function populated(origins: number, maxOrigins: number): OriginRegistry {
       origin.streamEnded(connection, 1001 + request);
       origin.requestEnded();
     }
-    origin.phasesMeasured([-1, 0.0004, i % 2 === 1 ? 0.002 : -1]);
+    origin.phasesMeasured(-1, 0.0004, i % 2 === 1 ? 0.002 : -1);
     if (i % 4 === 0) origin.connectionFailed('ECONNREFUSED');
     if (i % 5 === 0) origin.closeConnection(connection, 5000);
   }

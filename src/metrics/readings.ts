@@ -32,7 +32,7 @@ export function readValues(registry: OriginRegistry, nowMs: number, consumer: Co
     }
     for (const [type, count] of origin.connectErrors) read('connectionErrors', count, origin.errorAttributes(type));
     read('connectionsReopened', origin.reopened, origin.attributes);
-    read('pools', origin.openPerPool.size, origin.attributes);
+    read('pools', origin.openPools, origin.attributes);
     read('poolsCreated', origin.poolsCreated, origin.attributes);
     read('savedTime', origin.savedSeconds, origin.attributes);
     const { reused, all } = origin.reuseWindow(nowMs);

@@ -55,10 +55,15 @@ export class OriginStats {
   /** New sockets opened within the churn window after an idle socket of the same pool closed. */
   reopened = 0;
   poolsCreated = 0;
-  /** Open sockets per dispatcher (Pool, or Client used alone): its size is `undici.client.pools`. */
-  readonly openPerPool = new Map<object, number>();
-  /** Dispatchers whose socket to this origin carried a request, each counted once in `poolsCreated`. */
-  readonly #poolsSeen = new WeakSet<object>();
+  /** Dispatchers (Pool, or Client used alone) with a socket open to this origin: `undici.client.pools`. */
+  openPools = 0;
+  /**
+   * Open sockets per dispatcher whose socket to this origin carried a request; each is counted
+   * once in `poolsCreated`. A dispatcher's entry stays at 0 and goes with it: deleting and adding
+   * entries as sockets come and go made the table rehash, which was most of what closing a
+   * socket allocated.
+   */
+  readonly #openPerPool = new WeakMap<object, number>();
   /** Failed connection attempts, per `error.type`. */
   readonly connectErrors = new Map<string, number>();
   savedSeconds = 0;
@@ -175,20 +180,19 @@ export class OriginStats {
     }
     const pool = connection.pool;
     if (pool !== undefined) {
-      this.openPerPool.set(pool, (this.openPerPool.get(pool) ?? 0) + 1);
-      if (!this.#poolsSeen.has(pool)) {
-        this.#poolsSeen.add(pool);
-        if (!connection.adopted) this.poolsCreated++;
-      }
+      const open = this.#openPerPool.get(pool);
+      if (open === undefined && !connection.adopted) this.poolsCreated++;
+      if (open === undefined || open === 0) this.openPools++;
+      this.#openPerPool.set(pool, (open ?? 0) + 1);
     }
     if (!connection.adopted) this.#countReopen(connection, nowMs);
   }
 
-  /** DNS, TCP and TLS durations of one connect, each negative when that phase was not seen. */
-  phasesMeasured(seconds: readonly number[]): void {
-    for (let i = 0; i < PHASES.length; i++) {
-      if (seconds[i]! >= 0) this.phaseDuration[i]!.record(seconds[i]!);
-    }
+  /** DNS, TCP and TLS durations of one connect (the order of PHASES), each negative when not seen. */
+  phasesMeasured(dnsSeconds: number, tcpSeconds: number, tlsSeconds: number): void {
+    if (dnsSeconds >= 0) this.phaseDuration[0]!.record(dnsSeconds);
+    if (tcpSeconds >= 0) this.phaseDuration[1]!.record(tcpSeconds);
+    if (tlsSeconds >= 0) this.phaseDuration[2]!.record(tlsSeconds);
   }
 
   connectionFailed(errorType: string): void {
@@ -274,9 +278,11 @@ export class OriginStats {
     }
     const pool = connection.pool;
     if (pool !== undefined && connection.joined) {
-      const open = (this.openPerPool.get(pool) ?? 1) - 1;
-      if (open > 0) this.openPerPool.set(pool, open);
-      else this.openPerPool.delete(pool);
+      const open = this.#openPerPool.get(pool) ?? 0;
+      if (open > 0) {
+        this.#openPerPool.set(pool, open - 1);
+        if (open === 1) this.openPools--;
+      }
     }
     this.connectionDuration.record((nowMs - connection.openedAt) / 1000);
     this.connectionRequests.record(connection.requests);
@@ -335,12 +341,24 @@ export class OriginStats {
     this.setupDuration.record(seconds);
     this.#recentSetups[this.#recentSetupCount % TYPICAL_SETUP_SAMPLES] = seconds;
     this.#recentSetupCount++;
-    const samples = this.#recentSetups.slice(0, Math.min(this.#recentSetupCount, TYPICAL_SETUP_SAMPLES)).sort();
-    const middle = samples.length >> 1;
-    this.typicalSetupSeconds = samples.length % 2 === 1
-      ? samples[middle]!
-      : (samples[middle - 1]! + samples[middle]!) / 2;
+    this.typicalSetupSeconds = median(this.#recentSetups, Math.min(this.#recentSetupCount, TYPICAL_SETUP_SAMPLES));
   }
+}
+
+/** Sorted copies for `median()`: one per process, as the samples are few and copied whole. */
+const medianScratch = new Float64Array(TYPICAL_SETUP_SAMPLES);
+
+/** The median of `samples[0..count)`, count at most TYPICAL_SETUP_SAMPLES, without allocating. */
+function median(samples: Float64Array, count: number): number {
+  const sorted = medianScratch;
+  for (let i = 0; i < count; i++) {
+    const value = samples[i]!;
+    let j = i;
+    for (; j > 0 && sorted[j - 1]! > value; j--) sorted[j] = sorted[j - 1]!;
+    sorted[j] = value;
+  }
+  const middle = count >> 1;
+  return count % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** One socket, from its connect (or first sight) to its close. */

@@ -1,4 +1,3 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { instrument, instrumentInPlace, restore } from './dispatch-timing.js';
 import { warnOnce } from '../warn.js';
 
@@ -13,33 +12,24 @@ const [GLOBAL_DISPATCHER_1, GLOBAL_DISPATCHER_2] = GLOBAL_DISPATCHERS;
 /**
  * Keeps poolscope's interceptor on the global dispatchers, including one the app installs
  * later with `setGlobalDispatcher()`. undici gives no event for that, and the slots may still
- * be empty when poolscope starts, so they are looked at on every
- * `undici:request:create`: two property reads. A new dispatcher is instrumented in place,
- * which also covers the `fetch` calls that already hold it; the request that revealed it was
- * not queued behind the pool (it is being created in the same call), so its creation time is
- * its dispatch time.
+ * be empty when poolscope starts, so the tap calls `check()` at every `undici:request:create`:
+ * two property reads. (From the tap's own subscriber: a second subscriber on that channel cost
+ * every request a call diagnostics_channel cannot inline.) A new dispatcher is instrumented in
+ * place, which also covers the `fetch` calls that already hold it; the request that revealed it
+ * was not queued behind the pool (it is being created in the same call), so its creation time
+ * is its dispatch time.
  */
 export class GlobalDispatcherWatch {
   readonly #seen: unknown[] = GLOBAL_DISPATCHERS.map(() => undefined);
   /** What poolscope changed, to undo on `disable()`: dispatchers patched, slots replaced. */
   readonly #patched: WeakRef<object>[] = [];
   readonly #replaced: Array<{ slot: symbol; original: object; composed: object }> = [];
-  readonly #onCreate = (): void => {
-    try {
-      this.check();
-    } catch (error) {
-      warnOnce('POOLSCOPE_GLOBAL_DISPATCHER', `poolscope could not instrument the global dispatcher (${String(error)}); ` +
-        'time in queue is measured from request creation instead.');
-    }
-  };
-
+  /** Instruments the dispatchers in the slots now; then at each `check()`. */
   enable(): void {
-    diagnosticsChannel.subscribe('undici:request:create', this.#onCreate);
-    this.#onCreate();
+    this.check();
   }
 
   disable(): void {
-    diagnosticsChannel.unsubscribe('undici:request:create', this.#onCreate);
     for (const ref of this.#patched) {
       const dispatcher = ref.deref();
       if (dispatcher !== undefined) restore(dispatcher);
@@ -52,17 +42,23 @@ export class GlobalDispatcherWatch {
     this.#replaced.length = 0;
   }
 
+  /** Instruments whatever dispatcher is new in the slots. Never throws: it warns once instead. */
   check(): void {
-    const global = globalThis as WithDispatchers;
-    // Every request's creation comes here: two reads with constant keys. Read in the loop below,
-    // with the key from an array, V8 looked each up generically on the global object (8% of a
-    // keep-alive request's replay, profiled).
-    if (global[GLOBAL_DISPATCHER_1] === this.#seen[0] && global[GLOBAL_DISPATCHER_2] === this.#seen[1]) return;
-    for (let i = 0; i < GLOBAL_DISPATCHERS.length; i++) {
-      const current = global[GLOBAL_DISPATCHERS[i]!];
-      if (current === this.#seen[i]) continue;
-      this.#seen[i] = current;
-      if (typeof current === 'object' && current !== null) this.#seen[i] = this.#instrument(GLOBAL_DISPATCHERS[i]!, current);
+    try {
+      const global = globalThis as WithDispatchers;
+      // Every request's creation comes here: two reads with constant keys. Read in the loop below,
+      // with the key from an array, V8 looked each up generically on the global object (8% of a
+      // keep-alive request's replay, profiled).
+      if (global[GLOBAL_DISPATCHER_1] === this.#seen[0] && global[GLOBAL_DISPATCHER_2] === this.#seen[1]) return;
+      for (let i = 0; i < GLOBAL_DISPATCHERS.length; i++) {
+        const current = global[GLOBAL_DISPATCHERS[i]!];
+        if (current === this.#seen[i]) continue;
+        this.#seen[i] = current;
+        if (typeof current === 'object' && current !== null) this.#seen[i] = this.#instrument(GLOBAL_DISPATCHERS[i]!, current);
+      }
+    } catch (error) {
+      warnOnce('POOLSCOPE_GLOBAL_DISPATCHER', `poolscope could not instrument the global dispatcher (${String(error)}); ` +
+        'time in queue is measured from request creation instead.');
     }
   }
 

@@ -4,6 +4,7 @@ import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Connection, OriginStats } from '../state/origin-stats.js';
 import { warnOnce } from '../warn.js';
 import { clearHandoff, handoff } from './dispatch-timing.js';
+import type { GlobalDispatcherWatch } from './global-dispatcher.js';
 import { requestSlot, socketSlot } from './object-slot.js';
 import { poolOf } from './pool-identity.js';
 
@@ -24,12 +25,16 @@ interface RequestRecord {
   ended: boolean;
 }
 
-/** When a connect attempt started and, where Node shows them on the socket, its phases ended. */
+/**
+ * When a connect attempt started and, where Node shows them on the socket, the phases before its
+ * last one ended: the last phase (TCP, or TLS over it) ends when undici says it connected.
+ */
 interface ConnectTimes {
   readonly startedAt: number;
+  /** TLS follows TCP: the end of TCP is the socket's `connect` event. */
+  readonly secure: boolean;
   lookupAt: number;
   connectAt: number;
-  secureAt: number;
 }
 
 /** Payloads as undici publishes them; every field is checked before use. */
@@ -48,8 +53,8 @@ interface UndiciRequest {
 }
 interface SocketMessage { readonly socket?: unknown }
 interface Listenable {
-  once(event: string, listener: (this: object) => void): unknown;
-  prependOnceListener?(event: string, listener: (this: object) => void): unknown;
+  on(event: string, listener: (this: object) => void): unknown;
+  prependListener?(event: string, listener: (this: object) => void): unknown;
 }
 
 /** The diagnostics channels the tap subscribes to. */
@@ -83,6 +88,7 @@ function isObject(value: unknown): value is object {
  */
 export class UndiciTap {
   readonly #registry: OriginRegistry;
+  readonly #globalDispatcher: GlobalDispatcherWatch | undefined;
   readonly #requests = requestSlot<RequestRecord>(this);
   readonly #sockets = socketSlot<Connection>(this);
   /** Start times of connection attempts, oldest first, per connector. */
@@ -98,7 +104,9 @@ export class UndiciTap {
     this.#announced = undefined;
   };
   readonly #subscriptions: Array<[string, diagnosticsChannel.ChannelListener]> = [];
-  readonly #phaseListeners: ReadonlyArray<[event: string, listener: (this: object) => void]>;
+  /** Socket listeners for the ends of DNS and of TCP before TLS; `this` is the socket. */
+  readonly #onLookup: (this: object) => void;
+  readonly #onConnect: (this: object) => void;
   #enabled = false;
 
   /**
@@ -119,15 +127,14 @@ export class UndiciTap {
     }
   }
 
-  constructor(registry: OriginRegistry) {
+  /** `globalDispatcher`: looked at as each request is created, before the request is counted. */
+  constructor(registry: OriginRegistry, globalDispatcher?: GlobalDispatcherWatch) {
     this.#registry = registry;
-    // Shared by every socket (`this`); setting a number cannot throw.
+    this.#globalDispatcher = globalDispatcher;
+    // Shared by every socket; setting a number cannot throw.
     const times = this.#connectTimes;
-    this.#phaseListeners = [
-      ['lookup', function onLookup(this: object) { const t = times.get(this); if (t !== undefined) t.lookupAt = performance.now(); }],
-      ['connect', function onConnect(this: object) { const t = times.get(this); if (t !== undefined) t.connectAt = performance.now(); }],
-      ['secureConnect', function onSecure(this: object) { const t = times.get(this); if (t !== undefined) t.secureAt = performance.now(); }],
-    ];
+    this.#onLookup = function onLookup(this: object) { const t = times.get(this); if (t !== undefined) t.lookupAt = performance.now(); };
+    this.#onConnect = function onConnect(this: object) { const t = times.get(this); if (t !== undefined) t.connectAt = performance.now(); };
   }
 
   enable(): void {
@@ -138,7 +145,10 @@ export class UndiciTap {
     // own. One function per channel, not one wrapper calling nine: V8 cannot inline a call with
     // nine targets, and that call was ~230 instructions of a keep-alive request (callgrind).
     const handlers: Record<TappedChannel, diagnosticsChannel.ChannelListener> = {
-      'undici:request:create': (m) => { try { this.#requestCreated(m as RequestMessage); } catch (error) { reportSkipped('undici:request:create', error); } },
+      'undici:request:create': (m) => {
+        this.#globalDispatcher?.check();
+        try { this.#requestCreated(m as RequestMessage); } catch (error) { reportSkipped('undici:request:create', error); }
+      },
       'undici:client:beforeConnect': (m) => { try { this.#beforeConnect(m as ConnectMessage); } catch (error) { reportSkipped('undici:client:beforeConnect', error); } },
       'net.client.socket': (m) => { try { this.#netSocket(m as SocketMessage); } catch (error) { reportSkipped('net.client.socket', error); } },
       'undici:client:connected': (m) => { try { this.#connected(m as ConnectMessage); } catch (error) { reportSkipped('undici:client:connected', error); } },
@@ -172,7 +182,7 @@ export class UndiciTap {
     if (!isUpgrade) origin.requestStarted();
   }
 
-  #beforeConnect({ connector }: ConnectMessage): void {
+  #beforeConnect({ connectParams, connector }: ConnectMessage): void {
     const key = isObject(connector) ? connector : ANONYMOUS_CONNECTOR;
     let pending = this.#attempts.get(key);
     if (pending === undefined) {
@@ -185,16 +195,18 @@ export class UndiciTap {
     const now = performance.now();
     pending.push(now);
     if (this.#announced === undefined) queueMicrotask(this.#forgetAnnounced);
-    this.#announced = { startedAt: now, lookupAt: -1, connectAt: -1, secureAt: -1 };
+    this.#announced = { startedAt: now, secure: isObject(connectParams) && connectParams.protocol === 'https:', lookupAt: -1, connectAt: -1 };
   }
 
   #netSocket({ socket }: SocketMessage): void {
     const announced = this.#announced;
     if (announced === undefined || !isObject(socket)) return;
     this.#announced = undefined;
-    if (typeof (socket as Partial<Listenable>).once !== 'function') return;
+    if (typeof (socket as Partial<Listenable>).on !== 'function') return;
     this.#connectTimes.set(socket, announced);
-    for (const [event, listener] of this.#phaseListeners) (socket as Listenable).once(event, listener);
+    // `on`, not `once`: each fires once per socket, and `once` allocates a wrapper per listener.
+    (socket as Listenable).on('lookup', this.#onLookup);
+    if (announced.secure) (socket as Listenable).on('connect', this.#onConnect);
   }
 
   /** The start of the oldest attempt through this connector, or -1 when none was seen. */
@@ -215,13 +227,13 @@ export class UndiciTap {
     const setupSeconds = startedAt < 0 ? -1 : (now - startedAt) / 1000;
     const version = connectParams?.version === 'h2' ? '2' : '1.1';
     const connection = this.#track(socket, origin, version, connector, false, setupSeconds, now);
-    if (connection === undefined || times === undefined || times.connectAt < 0) return;
+    if (connection === undefined || times === undefined) return;
+    // The last phase ends now: undici publishes `connected` from its own `connect` or
+    // `secureConnect` listener, a microtask later.
     const tcpFrom = times.lookupAt >= 0 ? times.lookupAt : times.startedAt;
-    origin.phasesMeasured([
-      times.lookupAt >= 0 ? (times.lookupAt - times.startedAt) / 1000 : -1,
-      (times.connectAt - tcpFrom) / 1000,
-      times.secureAt >= 0 ? (times.secureAt - times.connectAt) / 1000 : -1,
-    ]);
+    const dnsSeconds = times.lookupAt >= 0 ? (times.lookupAt - times.startedAt) / 1000 : -1;
+    if (!times.secure) origin.phasesMeasured(dnsSeconds, (now - tcpFrom) / 1000, -1);
+    else if (times.connectAt >= 0) origin.phasesMeasured(dnsSeconds, (times.connectAt - tcpFrom) / 1000, (now - times.connectAt) / 1000);
   }
 
   #connectError({ connectParams, connector, error }: ConnectMessage): void {
@@ -303,14 +315,15 @@ export class UndiciTap {
     socket: object, origin: OriginStats, version: string, connector: unknown, adopted: boolean,
     setupSeconds: number, now: number,
   ): Connection | undefined {
-    if (typeof (socket as Partial<Listenable>).once !== 'function') return undefined;
+    if (typeof (socket as Partial<Listenable>).on !== 'function') return undefined;
     // The listener first: if the socket refuses it, nothing was recorded. Ahead of undici's own:
     // undici fails the requests in flight from its close listener, and a socket that closed
     // under a request (reset, timeout) must be seen closing `active`.
     const listenable = socket as Listenable;
     if (!UndiciTap.#closeFollowed.has(socket)) {
-      if (typeof listenable.prependOnceListener === 'function') listenable.prependOnceListener('close', UndiciTap.#onSocketClose);
-      else listenable.once('close', UndiciTap.#onSocketClose);
+      // `close` fires once: a plain listener, without the wrapper `once` allocates.
+      if (typeof listenable.prependListener === 'function') listenable.prependListener('close', UndiciTap.#onSocketClose);
+      else listenable.on('close', UndiciTap.#onSocketClose);
       UndiciTap.#closeFollowed.add(socket);
     }
     const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
