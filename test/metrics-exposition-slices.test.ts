@@ -25,11 +25,9 @@ function populated(origins: number, maxOrigins: number): OriginRegistry {
     const connection = origin.openConnection(i % 3 === 0 ? '2' : '1.1', undefined, false, 0.001 * (i + 1), 1000);
     for (let request = 0; request < 3; request++) {
       origin.requestStarted();
-      origin.requestSent(request > 0, request > 0 ? 0.002 : -1, 0.0001 * request, 1000 + request);
-      origin.streamStarted(connection);
+      origin.requestSent(connection, request > 0, request > 0 ? 0.002 : -1, 0.0001 * request, 1000 + request);
       origin.timeToFirstByte[request > 0 ? 1 : 0].record(0.003 * (request + 1));
-      origin.streamEnded(connection, 1001 + request);
-      origin.requestEnded();
+      origin.requestEnded(true, connection, 1001 + request);
     }
     origin.phasesMeasured(-1, 0.0004, i % 2 === 1 ? 0.002 : -1);
     if (i % 4 === 0) origin.connectionFailed('ECONNREFUSED');

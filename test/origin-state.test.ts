@@ -39,13 +39,14 @@ describe('origins', () => {
 describe('per-origin state driven by synthetic events', () => {
   it('adds the typical setup time per reused request, and nothing before one was measured', () => {
     const origin = new OriginRegistry(10, 60_000).lookup('https://api.example')!;
-    origin.requestSent(true, 1, 0, 0);
+    const connection = origin.openConnection('1.1', undefined, true, -1, 0);
+    origin.requestSent(connection, true, 1, 0, 0);
     assert.equal(origin.savedSeconds, 0);
     for (const setup of [0.1, 0.3, 0.2]) origin.openConnection('1.1', undefined, false, setup, 0);
     assert.equal(origin.typicalSetupSeconds, 0.2);
-    origin.requestSent(false, -1, 0, 0);
-    origin.requestSent(true, 0.5, 0, 0);
-    origin.requestSent(true, 0.5, 0, 0);
+    origin.requestSent(connection, false, -1, 0, 0);
+    origin.requestSent(connection, true, 0.5, 0, 0);
+    origin.requestSent(connection, true, 0.5, 0, 0);
     assert.equal(origin.savedSeconds, 0.4);
     assert.equal(origin.requestsNew, 1);
     assert.equal(origin.requestsReused, 3);
@@ -54,10 +55,11 @@ describe('per-origin state driven by synthetic events', () => {
 
   it('reports the reuse ratio of the last 60 s only', () => {
     const origin = new OriginRegistry(10, 60_000).lookup('http://ratio.example')!;
+    const connection = origin.openConnection('1.1', undefined, false, -1, 0);
     assert.ok(Number.isNaN(origin.reuseRatio(0)));
-    origin.requestSent(false, -1, 0, 1_000);
-    origin.requestSent(true, 0.1, 0, 2_000);
-    origin.requestSent(true, 0.1, 0, 55_000);
+    origin.requestSent(connection, false, -1, 0, 1_000);
+    origin.requestSent(connection, true, 0.1, 0, 2_000);
+    origin.requestSent(connection, true, 0.1, 0, 55_000);
     assert.equal(origin.reuseRatio(56_000), 2 / 3);
     assert.equal(origin.reuseRatio(65_000), 1, 'the first ten seconds have left the window');
     assert.ok(Number.isNaN(origin.reuseRatio(200_000)));
@@ -68,8 +70,8 @@ describe('per-origin state driven by synthetic events', () => {
     origin.requestStarted();
     origin.requestStarted();
     origin.requestStarted();
-    origin.requestEnded();
-    origin.requestEnded();
+    origin.requestEnded(true, undefined, 0);
+    origin.requestEnded(true, undefined, 0);
     const exporter = new ConsumerTable().fromStart('exporter');
     assert.equal(origin.takeActiveRequestsPeak(exporter()), 3);
     assert.equal(origin.takeActiveRequestsPeak(exporter()), 1);

@@ -244,11 +244,11 @@ describe('the peaks owed to each consumer (state only, synthetic events)', () =>
     const origin = new OriginRegistry(10, 60_000).lookup('http://peaks.example')!;
     const peak = (consumer: Consumer | undefined) => origin.takeActiveRequestsPeak(consumer);
     for (let i = 0; i < 5; i++) origin.requestStarted();
-    for (let i = 0; i < 4; i++) origin.requestEnded();
+    for (let i = 0; i < 4; i++) origin.requestEnded(true, undefined, 0);
     assert.equal(peak(table.see('a')), 5);
     origin.requestStarted();
     origin.requestStarted();
-    origin.requestEnded();
+    origin.requestEnded(true, undefined, 0);
     assert.equal(peak(table.see('a')), 3, 'A: since its read, from the level 1 then');
     assert.equal(peak(table.see('b')), 5, 'B: since the start, whatever A read');
     assert.equal(peak(table.see('b')), 2, 'B: the level now');

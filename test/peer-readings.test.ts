@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { mergeReadings, cumulativeOnly, readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { streamStarted } from '../dist/state/origin-stats.js';
 
 /** A registry with `requests` sent on one socket to each origin, `reused` of them on a reused socket. */
 function registryWith(origins: string[], requests: number, streams: number): OriginRegistry {
@@ -10,8 +11,11 @@ function registryWith(origins: string[], requests: number, streams: number): Ori
   for (const raw of origins) {
     const origin = registry.lookup(raw)!;
     const connection = origin.openConnection('1.1', undefined, false, 0.001, 0);
-    for (let i = 0; i < requests; i++) origin.requestSent(i > 0, -1, 0.002, 1000);
-    for (let i = 0; i < streams; i++) origin.streamStarted(connection);
+    for (let i = 0; i < requests; i++) {
+      origin.requestSent(connection, i > 0, -1, 0.002, 1000);
+      origin.requestEnded(false, connection, 1000);
+    }
+    for (let i = 0; i < streams; i++) streamStarted(connection);
   }
   return registry;
 }

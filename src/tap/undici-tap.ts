@@ -258,10 +258,9 @@ export class UndiciTap {
     const reused = connection.requests > 0 || connection.adopted;
     const idleSeconds = reused && connection.inFlight === 0 ? (now - connection.idleSince) / 1000 : -1;
     connection.requests++;
-    connection.origin.streamStarted(connection);
     record.socket = connection;
     record.reused = reused;
-    record.origin.requestSent(reused, idleSeconds, (now - record.startedAt) / 1000, now);
+    record.origin.requestSent(connection, reused, idleSeconds, (now - record.startedAt) / 1000, now);
   }
 
   /** A record for a request created before poolscope was listening, or undefined. */
@@ -294,10 +293,9 @@ export class UndiciTap {
     // undici may publish an error after the trailers when the app's handler throws.
     if (record === undefined || record.ended) return;
     record.ended = true;
-    if (record.counted) record.origin.requestEnded();
-    const connection = record.socket;
-    if (connection === undefined || record.upgrade) return;
-    connection.origin.streamEnded(connection, performance.now());
+    // An upgrade's socket stays busy with the app until it closes.
+    const connection = record.upgrade ? undefined : record.socket;
+    record.origin.requestEnded(record.counted, connection, connection === undefined ? -1 : performance.now());
   }
 
   #socketClosed(socket: object): void {
