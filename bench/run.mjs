@@ -48,10 +48,10 @@ async function runAll() {
     replay: await run('replay.mjs', smoke('replay', [])),
     callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
     e2e: await run('e2e.mjs', smoke('e2e', [])),
-    // Three modes of the four and three scenarios of the five keep this under five minutes;
-    // `node bench/e2e-callgrind.mjs` runs them all.
+    // Three modes of the four, three scenarios of the five and one run of each keep this under
+    // five minutes; `node bench/e2e-callgrind.mjs` runs them all three times, for BENCHMARKS.md.
     e2eCallgrind: options.callgrind && valgrindAvailable()
-      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000']))
+      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000', '--runs=1']))
       : undefined,
     memory: await run('memory.mjs', smoke('memory', [])),
     scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
@@ -93,9 +93,9 @@ if (requestKeepAlive !== undefined) {
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
 if (results.e2eCallgrind?.available) {
-  for (const { name, perRequest, overhead, allocatedPerRequest: allocated = {} } of results.e2eCallgrind.scenarios) {
+  for (const { name, perRequest, overhead, runs = 1, allocatedPerRequest: allocated = {} } of results.e2eCallgrind.scenarios) {
     row('e2e callgrind', `${name}: instructions per request, nothing subscribed`,
-      `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated`);
+      `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated; ${runs === 1 ? 'one run' : `median of ${runs} runs`}`);
     const added = (mode) => `${fmt.pct(overhead[mode])} (${bytes(allocated[mode] - allocated.none)})`;
     const parts = [`poolscope ${added('poolscope')}`];
     if (overhead.noop !== undefined) parts.push(`no-op ${added('noop')}`);
