@@ -240,7 +240,6 @@ export class OriginStats {
     this.#slotEnd = (epoch + 1) * WINDOW_SLOT_MS;
   }
 
-
   closeConnection(connection: Connection, nowMs: number): void {
     connection.closedAt = nowMs;
     const protocol = connection.protocol;
