@@ -12,10 +12,11 @@
  * subscribed. valgrind runs the warm-up without counting, and no scavenge lands in the count:
  * the bytes allocated are reported beside the instructions instead (bench/lib/warm-signal.mjs).
  *
- * Which code V8 has compiled by the count differs from process to process: one run of a mode
- * gave 153,139 instructions per keep-alive request with nothing subscribed, another 169,669.
- * That is more than the differences measured, so each mode runs `--runs` times and its figure
- * is the median, printed with the lowest and highest.
+ * Which code V8 has compiled by the count differs from process to process, and more between
+ * invocations of this script than between the runs of one: nothing subscribed counted 153,139
+ * and 169,669 instructions per keep-alive request in two invocations, more than the differences
+ * measured. So modes are compared within one invocation, each counted `--runs` times, its figure
+ * the median printed with the lowest and highest.
  *
  *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
  *                                [--requests=1500] [--warmup=15000] [--runs=3] [--app-listens=false] [--json]
