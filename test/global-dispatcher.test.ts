@@ -60,4 +60,26 @@ describe('the global dispatcher', () => {
     assert.equal(global[SLOTS[1]], composed, 'the app\'s dispatcher is back');
     await base.close();
   });
+
+  it('one the interceptor cannot go on is one warning at the next request, which is counted as the rest are', async () => {
+    const server = await startServer();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      if ((warning as { code?: unknown }).code === 'POOLSCOPE_GLOBAL_DISPATCHER') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    const agent = await start({ exporters: [] });
+    const base = new undici8.Agent();
+    // Frozen, so its dispatch cannot be replaced, and no compose() to wrap it with.
+    const frozen = Object.freeze({ dispatch: (options: never, handler: never) => base.dispatch(options, handler) });
+    for (const slot of SLOTS) global[slot] = frozen;
+    for (const path of ['/e', '/f', '/g']) await (await undici8.request(`${server.origin}${path}`, { dispatcher: base })).body.text();
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    assert.equal(warnings.length, 1, 'said once');
+    assert.match(warnings[0]!.message, /could not instrument the global dispatcher/);
+    assert.equal(agent.snapshot().find((entry) => entry.origin === server.origin)?.requests, 3);
+    await agent.shutdown();
+    await base.close();
+  });
 });
