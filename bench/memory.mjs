@@ -41,15 +41,19 @@ else {
     benchmark: 'memory', options: { ...options, child: undefined, mode: undefined, json: undefined }, replay, real,
     poolscopeHeap: { warm: ours(replay, warm), end: ours(replay, last) },
     poolscopeRss: { warm: replay.poolscope.checkpoints[warm].rss, end: replay.poolscope.checkpoints[last].rss },
+    poolscopeOldSpace: { warm: replay.poolscope.checkpoints[warm].oldSpace, end: replay.poolscope.checkpoints[last].oldSpace },
+    poolscopeNewSpace: { warm: replay.poolscope.checkpoints[warm].newSpace, end: replay.poolscope.checkpoints[last].newSpace },
     realPoolscopeHeap: ours(real, real.poolscope.checkpoints.length - 1),
   };
   const lines = [
     `memory: ${options.requests.toLocaleString('en-US')} replayed requests across ${options.origins.toLocaleString('en-US')} origins, maxOrigins ${options.maxOrigins}, ${options.perSocket} per socket`,
-    `  ${'requests'.padStart(10)} ${'heap (none)'.padStart(12)} ${'heap (poolscope)'.padStart(16)} ${'poolscope\'s'.padStart(12)} ${'RSS (poolscope)'.padStart(16)}`,
+    `  ${'requests'.padStart(10)} ${'heap (none)'.padStart(12)} ${'heap (poolscope)'.padStart(16)} ${'poolscope\'s'.padStart(12)} ${'RSS (poolscope)'.padStart(16)} ` +
+    `${'old space'.padStart(10)} ${'young gen.'.padStart(10)}`,
   ];
   for (let i = 0; i <= last; i++) {
     const p = replay.poolscope.checkpoints[i];
-    lines.push(`  ${p.requests.toLocaleString('en-US').padStart(10)} ${fmt.mib(replay.none.checkpoints[i].heapUsed).padStart(12)} ${fmt.mib(p.heapUsed).padStart(16)} ${fmt.mib(ours(replay, i)).padStart(12)} ${fmt.mib(p.rss).padStart(16)}`);
+    lines.push(`  ${p.requests.toLocaleString('en-US').padStart(10)} ${fmt.mib(replay.none.checkpoints[i].heapUsed).padStart(12)} ${fmt.mib(p.heapUsed).padStart(16)} ${fmt.mib(ours(replay, i)).padStart(12)} ${fmt.mib(p.rss).padStart(16)} ` +
+      `${fmt.mib(p.oldSpace).padStart(10)} ${fmt.mib(p.newSpace).padStart(10)}`);
   }
   lines.push(`  heap census after the soak: ${Object.entries(replay.poolscope.census).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`real: ${real.poolscope.requests.toLocaleString('en-US')} requests to ${real.poolscope.origins.toLocaleString('en-US')} listening origins; ` +
