@@ -13,7 +13,8 @@ export function memoryNow(extra) {
   globalThis.gc();
   globalThis.gc();
   const { heapUsed, heapTotal, rss, external, arrayBuffers } = process.memoryUsage();
-  const committed = (name) => getHeapSpaceStatistics().find((space) => space.space_name === name)?.space_size ?? NaN;
+  const spaces = getHeapSpaceStatistics();
+  const committed = (name) => spaces.find((space) => space.space_name === name)?.space_size ?? NaN;
   return { ...extra, heapUsed, heapTotal, rss, external, arrayBuffers, oldSpace: committed('old_space'), newSpace: committed('new_space') };
 }
 
