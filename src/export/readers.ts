@@ -129,8 +129,13 @@ function scraperOf(request: IncomingMessage): string {
   return `scraper ${request.socket.remoteAddress ?? ''} ${request.headers['user-agent'] ?? ''}`;
 }
 
-/** How long a scraper may leave a chunk unread: Prometheus's own scrape timeout is 10 s by default. */
-const SCRAPER_STALL_MS = 30_000;
+/**
+ * A scraper that takes nothing for this long is dropped, after twice as long at most: Node lets
+ * a socket's first timeout pass when its write queue moved since the last write (the kernel
+ * took part of it), and a stalled scraper's did (seen on Node 24). So 15-30 s; Prometheus's own
+ * scrape timeout is 10 s by default.
+ */
+const SCRAPER_STALL_MS = 15_000;
 
 /**
  * What the exporter's own handler answers, written in chunks that leave the app's event loop

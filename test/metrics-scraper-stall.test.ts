@@ -1,0 +1,56 @@
+// A scraper that stops reading and keeps its connection must not hold poolscope's readings
+// forever: once it took nothing for 15-30 s, its connection is dropped, and the app hears
+// nothing. The exposition must be larger than what the kernel takes for a paused reader on
+// loopback (about 4 MB here), hence a thousand origins; and the test waits the 30 s.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, it } from 'node:test';
+import { start } from 'poolscope';
+import { scrape } from './helpers/agent.ts';
+import { undici8 } from './helpers/clients.ts';
+import { loopbackLookup } from './helpers/faults.ts';
+import { sleep, startServer } from './helpers/servers.ts';
+
+const ORIGINS = 1000;
+/** The longest poolscope lets a scraper take nothing: twice SCRAPER_STALL_MS (src/export/readers.ts). */
+const STALL_MS = 30_000;
+
+const warnings: Error[] = [];
+process.on('warning', (warning) => warnings.push(warning));
+
+const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: ORIGINS });
+after(() => agent.shutdown());
+const { port } = new URL(agent.metricsUrl!);
+
+const server = await startServer();
+const dispatcher = new undici8.Agent({ connect: { lookup: loopbackLookup() } });
+after(() => dispatcher.close());
+for (let i = 0; i < ORIGINS; i += 50) {
+  await Promise.all(Array.from({ length: 50 }, async (_, j) => {
+    const { body } = await undici8.request(`http://origin-${i + j}.test:${server.port}/`, { dispatcher });
+    await body.text();
+  }));
+}
+
+it('drops a scraper that stops reading, within 30 s, and serves the next scrape whole', { timeout: STALL_MS + 40_000 }, async () => {
+  const whole = await scrape(agent.metricsUrl!);
+  assert.ok(whole.length > 16 * 1024 * 1024, `${whole.length} bytes: more than loopback buffers`);
+
+  const socket = net.connect(Number(port), '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: stall-test\r\n\r\n');
+  socket.pause();
+  await sleep(STALL_MS + 2_000);
+  // The reader comes back: had poolscope waited for it, the whole exposition would follow now.
+  let received = 0;
+  socket.on('data', (data: Buffer) => { received += data.length; });
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  socket.resume();
+  await ended;
+  assert.ok(received < whole.length, `cut off: ${received} of ${whole.length} bytes`);
+  assert.ok(received > 0, 'the part the kernel held before the drop');
+
+  const next = await scrape(agent.metricsUrl!);
+  assert.ok(next.endsWith('\n') && next.length > whole.length * 0.9, 'the next scrape is whole');
+  assert.deepEqual(warnings.filter((warning) => warning.name === 'PoolscopeWarning'), []);
+});
