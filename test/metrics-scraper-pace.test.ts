@@ -4,14 +4,10 @@
 // buffers hold is the system's to say: over loopback, here, all of a 1.3 MB exposition.)
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { after, it } from 'node:test';
-import { start } from 'poolscope';
 import { parseExposition } from '../dist/cli/report/exposition.js';
-import { scrape } from './helpers/agent.ts';
-import { undici8 } from './helpers/clients.ts';
-import { loopbackLookup } from './helpers/faults.ts';
-import { sleep, startServer } from './helpers/servers.ts';
+import { agentWithOrigins, rawScrape, scrape } from './helpers/agent.ts';
+import { sleep } from './helpers/servers.ts';
 
 /** Origins called, so that an exposition is some thirty chunks. */
 const ORIGINS = 40;
@@ -43,27 +39,8 @@ function lastResponse(): http.ServerResponse {
   return [...writes.keys()].at(-1)!;
 }
 
-const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: ORIGINS });
+const { agent, port } = await agentWithOrigins(ORIGINS, 3);
 after(() => agent.shutdown());
-const { port } = new URL(agent.metricsUrl!);
-
-const server = await startServer();
-const dispatcher = new undici8.Agent({ connect: { lookup: loopbackLookup() } });
-after(() => dispatcher.close());
-for (let i = 0; i < ORIGINS; i++) {
-  for (let request = 0; request < 3; request++) {
-    const { body } = await undici8.request(`http://origin-${i}.test:${server.port}/`, { dispatcher });
-    await body.text();
-  }
-}
-
-/** A raw GET /metrics whose reading the test paces. */
-async function rawScrape(): Promise<net.Socket> {
-  const socket = net.connect(Number(port), '127.0.0.1');
-  await new Promise<void>((resolve) => socket.once('connect', resolve));
-  socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: pace-test\r\nconnection: close\r\n\r\n');
-  return socket;
-}
 
 /** The body of an HTTP/1.1 chunked response. */
 function dechunked(raw: Buffer): string {
@@ -83,7 +60,7 @@ function dechunked(raw: Buffer): string {
 it('a scraper that reads slowly gets the whole exposition', async () => {
   const whole = await scrape(agent.metricsUrl!);
   const chunks = writes.get(lastResponse())!;
-  const socket = await rawScrape();
+  const socket = await rawScrape(port, 'pace-test');
   socket.pause();
   await sleep(300);
   const received: Buffer[] = [];
@@ -101,7 +78,7 @@ it('a scraper that hangs up mid-answer ends the writing; the app hears nothing a
   const whole = await scrape(agent.metricsUrl!);
   const chunks = writes.get(lastResponse())!;
   assert.ok(chunks > 20, `${chunks} chunks`);
-  const socket = await rawScrape();
+  const socket = await rawScrape(port, 'pace-test');
   const closed = new Promise((resolve) => socket.once('close', resolve));
   hangUp = { atWrite: 3, then: () => socket.destroy() };
   await closed;

@@ -3,13 +3,9 @@
 // nothing. The exposition must be larger than what the kernel takes for a paused reader on
 // loopback (about 4 MB here), hence a thousand origins; and the test waits the 30 s.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, it } from 'node:test';
-import { start } from 'poolscope';
-import { scrape } from './helpers/agent.ts';
-import { undici8 } from './helpers/clients.ts';
-import { loopbackLookup } from './helpers/faults.ts';
-import { sleep, startServer } from './helpers/servers.ts';
+import { agentWithOrigins, rawScrape, scrape } from './helpers/agent.ts';
+import { sleep } from './helpers/servers.ts';
 
 const ORIGINS = 1000;
 /** The longest poolscope lets a scraper take nothing: twice SCRAPER_STALL_MS (src/export/readers.ts). */
@@ -18,27 +14,14 @@ const STALL_MS = 30_000;
 const warnings: Error[] = [];
 process.on('warning', (warning) => warnings.push(warning));
 
-const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: ORIGINS });
+const { agent, port } = await agentWithOrigins(ORIGINS, 1);
 after(() => agent.shutdown());
-const { port } = new URL(agent.metricsUrl!);
-
-const server = await startServer();
-const dispatcher = new undici8.Agent({ connect: { lookup: loopbackLookup() } });
-after(() => dispatcher.close());
-for (let i = 0; i < ORIGINS; i += 50) {
-  await Promise.all(Array.from({ length: 50 }, async (_, j) => {
-    const { body } = await undici8.request(`http://origin-${i + j}.test:${server.port}/`, { dispatcher });
-    await body.text();
-  }));
-}
 
 it('drops a scraper that stops reading, within 30 s, and serves the next scrape whole', { timeout: STALL_MS + 40_000 }, async () => {
   const whole = await scrape(agent.metricsUrl!);
   assert.ok(whole.length > 16 * 1024 * 1024, `${whole.length} bytes: more than loopback buffers`);
 
-  const socket = net.connect(Number(port), '127.0.0.1');
-  await new Promise<void>((resolve) => socket.once('connect', resolve));
-  socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: stall-test\r\n\r\n');
+  const socket = await rawScrape(port, 'stall-test');
   socket.pause();
   await sleep(STALL_MS + 2_000);
   // The reader comes back: had poolscope waited for it, the whole exposition would follow now.

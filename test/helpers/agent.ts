@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { start, type OriginSnapshot, type PoolscopeAgent } from 'poolscope';
-import type { TestServer } from './servers.ts';
+import { undici8 } from './clients.ts';
+import { loopbackLookup } from './faults.ts';
+import { startServer, type TestServer } from './servers.ts';
 
 /** The agent for this test file's process, exporting nowhere: tests read `snapshot()`. */
 export function testAgent(): Promise<PoolscopeAgent> {
@@ -42,4 +45,33 @@ export function scrape(url: string): Promise<string> {
       response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
     }).on('error', reject);
   });
+}
+
+/**
+ * An agent serving `/metrics` on a free loopback port, after `requestsEach` requests to each of
+ * `origins` origins (`origin-N.test`, all one loopback server; fifty origins at a time): an
+ * exposition as large as the test needs.
+ */
+export async function agentWithOrigins(origins: number, requestsEach: number): Promise<{ agent: PoolscopeAgent; port: number }> {
+  const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: origins });
+  const server = await startServer();
+  const dispatcher = new undici8.Agent({ connect: { lookup: loopbackLookup() } });
+  for (let first = 0; first < origins; first += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, origins - first) }, async (_, j) => {
+      for (let request = 0; request < requestsEach; request++) {
+        const { body } = await undici8.request(`http://origin-${first + j}.test:${server.port}/`, { dispatcher });
+        await body.text();
+      }
+    }));
+  }
+  await dispatcher.close();
+  return { agent, port: Number(new URL(agent.metricsUrl!).port) };
+}
+
+/** A raw `GET /metrics` on its own connection, whose reading the test paces. */
+export async function rawScrape(port: number, userAgent: string): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: ${userAgent}\r\nconnection: close\r\n\r\n`);
+  return socket;
 }
