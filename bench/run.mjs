@@ -16,7 +16,7 @@ import { fmt, parseArgs } from './lib/stats.mjs';
 const options = parseArgs({ smoke: false, callgrind: true, out: '', from: '' });
 
 const SMOKE = {
-  replay: ['--lifecycles=200', '--rounds=1'],
+  replay: ['--lifecycles=200', '--rounds=1', '--cold-lifecycles=20'],
   callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
   e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new', '--requests=20', '--warmup=20', '--base=10', '--runs=1'],
   e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
@@ -79,6 +79,14 @@ row('replay', 'poolscope, keep-alive lifecycle', range(keepAlive.modes.poolscope
 row('replay', 'poolscope / floor', range(keepAlive.modes.poolscope.overFloor, fmt.ratio), '<= 3x', keepAlive.modes.poolscope.overFloor.median <= 3);
 if (keepAlive.modes.otel !== undefined) row('replay', 'instrumentation-undici, keep-alive lifecycle', range(keepAlive.modes.otel.added, fmt.ns));
 row('replay', 'poolscope, request on a new socket', range(newConnection.modes.poolscope.added, fmt.ns));
+if (keepAlive.cold !== undefined) {
+  const evicted = `caches evicted before each (${fmt.mib(results.replay.evictedBytes)})`;
+  row('replay', `no-op floor, keep-alive lifecycle, ${evicted}`, range(keepAlive.cold.floor, fmt.ns));
+  row('replay', `poolscope, keep-alive lifecycle, ${evicted}`, range(keepAlive.cold.modes.poolscope.added, fmt.ns));
+  if (keepAlive.cold.modes.otel !== undefined) row('replay', `instrumentation-undici, keep-alive lifecycle, ${evicted}`, range(keepAlive.cold.modes.otel.added, fmt.ns));
+  row('replay', `poolscope, request on a new socket, ${evicted}`, range(newConnection.cold.modes.poolscope.added, fmt.ns));
+  if (newConnection.cold.modes.otel !== undefined) row('replay', `instrumentation-undici, request on a new socket, ${evicted}`, range(newConnection.cold.modes.otel.added, fmt.ns));
+}
 if (results.callgrind?.available) {
   const { perLifecycle, allocatedPerLifecycle } = results.callgrind;
   for (const mode of Object.keys(perLifecycle)) {

@@ -39,7 +39,10 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
   }
 
   for (const kind of ['keepAlive', 'newConnection']) {
-    for (const mode of ['none', 'noop', 'poolscope']) assertSummary(results.replay.kinds[kind].modes[mode].total, `replay ${kind} ${mode}`);
+    for (const mode of ['none', 'noop', 'poolscope']) {
+      assertSummary(results.replay.kinds[kind].modes[mode].total, `replay ${kind} ${mode}`);
+      assertSummary(results.replay.kinds[kind].cold.modes[mode].total, `replay ${kind} ${mode}, caches evicted`);
+    }
     assert.equal('otel' in results.replay.kinds[kind].modes, otelInstalled);
   }
 

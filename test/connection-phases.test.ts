@@ -2,15 +2,28 @@
 // TCP and TLS. A lookup that answers after a known delay gives a lower bound that cannot flake
 // and keeps DNS traffic off the network.
 import assert from 'node:assert/strict';
-import type { LookupFunction } from 'node:net';
+import { connect, type LookupFunction, type Socket } from 'node:net';
 import { before, describe, it } from 'node:test';
 import type { PoolscopeAgent } from 'poolscope';
 import { figuresFor, testAgent } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
-import { startServer, testCertificate } from './helpers/servers.ts';
+import { closedPort, startServer, testCertificate } from './helpers/servers.ts';
 
 const LOOKUP_DELAY_MS = 50;
 const CONNECTIONS = 3;
+
+/**
+ * A connector of the app's own that makes its socket a turn later, as one that first asks
+ * something else would: nothing ties that socket to the attempt undici announced, so the
+ * attempts pair with their outcomes by connector.
+ */
+function ownConnector(options: { hostname: string; port: string | number }, callback: (error: Error | null, socket: Socket | null) => void): void {
+  setImmediate(() => {
+    const socket = connect(Number(options.port), options.hostname);
+    socket.once('connect', () => callback(null, socket));
+    socket.once('error', (error) => callback(error, null));
+  });
+}
 
 /** Resolves every name to 127.0.0.1 after LOOKUP_DELAY_MS, as a slow resolver would. */
 const slowLookup = ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
@@ -58,6 +71,30 @@ for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as cons
       assert.equal(server.truth.connections, 1);
       assert.equal(count, 1);
       assert.deepEqual([phases.dns.count, phases.tcp.count, phases.tls.count], [0, 1, 0]);
+    });
+
+    it('times the setup of sockets a connector of the app\'s own makes, concurrent ones included, without phases', async (t) => {
+      // Answers wait until all are in, so each request takes a socket of its own.
+      const waiting: Array<() => void> = [];
+      const server = await startServer({
+        handler: (request, response) => {
+          request.resume();
+          waiting.push(() => response.end('ok'));
+          if (waiting.length === CONNECTIONS) for (const answer of waiting.splice(0)) answer();
+        },
+      });
+      const dispatcher = new lib.Agent({ connect: ownConnector as never, connections: CONNECTIONS });
+      t.after(() => dispatcher.close());
+      // A refused attempt through another Agent's connector first: it takes no other's start.
+      const refused = new lib.Agent({ connect: ownConnector as never });
+      t.after(() => refused.close());
+      await assert.rejects(lib.request(`http://127.0.0.1:${await closedPort()}/`, { dispatcher: refused } as never));
+      await Promise.all(Array.from({ length: CONNECTIONS }, async () => (await lib.request(`${server.origin}/`, { dispatcher } as never)).body.text()));
+      assert.equal(server.truth.connections, CONNECTIONS);
+      const { count, sumSeconds, phases } = figuresFor(agent, server).connectionSetup;
+      assert.equal(count, CONNECTIONS, 'a setup per socket');
+      assert.ok(sumSeconds > 0 && sumSeconds < 10, `setup ${sumSeconds} s: each attempt paired with its own outcome`);
+      assert.deepEqual([phases.dns.count, phases.tcp.count, phases.tls.count], [0, 0, 0]);
     });
   });
 }

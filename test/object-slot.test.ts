@@ -35,13 +35,31 @@ describe('records on objects poolscope does not own', () => {
   it('sockets and requests keep separate records', () => {
     const owner = {};
     const requests = requestSlot<Named>(owner);
-    const sockets = socketSlot<string>(owner);
+    const sockets = socketSlot<Named>(owner);
     const target = {};
-    sockets.set(target, 'socket');
+    const socket = { owner, name: 'socket' };
+    assert.equal(sockets.claim(target, socket), true);
     assert.equal(requests.get(target), undefined);
     const request = { owner, name: 'request' };
     assert.equal(requests.claim(target, request), true);
-    assert.equal(sockets.get(target), 'socket');
+    assert.equal(sockets.get(target), socket);
     assert.equal(requests.get(target), request);
+  });
+
+  it('a later owner of a socket reads the record an earlier one left, and replaces it', () => {
+    const [ownerBefore, ownerAfter] = [{}, {}];
+    const before = socketSlot<Named>(ownerBefore);
+    const after = socketSlot<Named>(ownerAfter);
+    const socket = {};
+    assert.equal(after.any(socket), undefined);
+    const old = { owner: ownerBefore, name: 'old' };
+    before.claim(socket, old);
+    assert.equal(after.get(socket), undefined);
+    assert.equal(after.any(socket), old);
+    assert.equal(after.claim(socket, { owner: ownerAfter, name: 'new' }), true);
+    assert.equal(after.get(socket)?.name, 'new');
+    assert.equal(before.get(socket), undefined);
+    assert.equal(before.any(socket), after.get(socket));
+    assert.deepEqual(Object.keys(socket), [], 'nothing the app can see');
   });
 });

@@ -16,6 +16,11 @@ export interface RequestSlot<T extends Owned> extends ObjectSlot<T> {
   claim(target: object, record: T): boolean;
 }
 
+/** Sockets also get `any`: the record whichever owner left, or undefined. */
+export interface SocketSlot<T extends Owned> extends RequestSlot<T> {
+  any(target: object): Owned | undefined;
+}
+
 /**
  * poolscope's records hang on objects it does not own (undici's requests, sockets) as private
  * class fields: the app and undici cannot see them (no key, no symbol, no proxy trap), they go
@@ -86,36 +91,53 @@ class RequestStamp extends Stamp {
   }
 }
 
-/** poolscope's record on a socket. */
+/**
+ * poolscope's record on a socket: one field, as on requests. A socket's record also carries what
+ * outlives its owner (the one close listener a socket gets for the life of the process), so a
+ * later owner can read the record an earlier one left.
+ */
 class SocketStamp extends Stamp {
-  #owner: object;
-  #record: unknown;
+  #record: Owned;
 
-  private constructor(target: object, owner: object, record: unknown) {
+  private constructor(target: object, record: Owned) {
     super(target);
-    this.#owner = owner;
     this.#record = record;
   }
 
-  static slot<T>(owner: object): ObjectSlot<T> {
-    return {
+  static slot<T extends Owned>(owner: object): SocketSlot<T> {
+    const slot: SocketSlot<T> = {
       get(target) {
         try {
-          return (target as SocketStamp).#owner === owner ? (target as SocketStamp).#record as T : undefined;
+          const record = (target as SocketStamp).#record;
+          return record.owner === owner ? record as T : undefined;
         } catch {
           return undefined;
         }
       },
-      has: (target) => #owner in target && (target as SocketStamp).#owner === owner,
+      any(target) {
+        try {
+          return (target as SocketStamp).#record;
+        } catch {
+          return undefined;
+        }
+      },
+      has: (target) => #record in target && (target as SocketStamp).#record.owner === owner,
       set(target, record) {
-        if (#owner in target) {
-          (target as SocketStamp).#owner = owner;
-          (target as SocketStamp).#record = record;
-        } else {
-          new SocketStamp(target, owner, record);
+        if (#record in target) (target as SocketStamp).#record = record;
+        else new SocketStamp(target, record);
+      },
+      claim(target, record) {
+        try {
+          new SocketStamp(target, record);
+          return true;
+        } catch {
+          if (slot.has(target)) return false;
+          slot.set(target, record);
+          return true;
         }
       },
     };
+    return slot;
   }
 }
 
@@ -124,7 +146,7 @@ export function requestSlot<T extends Owned>(owner: object): RequestSlot<T> {
   return RequestStamp.slot<T>(owner);
 }
 
-/** `owner`'s records on sockets. */
-export function socketSlot<T>(owner: object): ObjectSlot<T> {
+/** `owner`'s records on sockets; each record names `owner` as its `owner`. */
+export function socketSlot<T extends Owned>(owner: object): SocketSlot<T> {
   return SocketStamp.slot<T>(owner);
 }

@@ -26,15 +26,26 @@ interface RequestRecord {
 }
 
 /**
- * When a connect attempt started and, where Node shows them on the socket, the phases before its
- * last one ended: the last phase (TCP, or TLS over it) ends when undici says it connected.
+ * What poolscope remembers of one socket, on the socket itself: one record from the connect
+ * attempt `net` made it for to its close. Its connect times are when the attempt started and,
+ * where Node shows them on the socket, when the phases before the last one ended: the last phase
+ * (TCP, or TLS over it) ends when undici says it connected.
  */
-interface ConnectTimes {
+interface SocketRecord {
+  /** The tap that made it: a socket made before a restart is a stranger to the next tap. */
+  readonly owner: UndiciTap;
+  /** The attempt's connector: attempts whose socket was not seen pair up by connector. */
+  readonly connector: unknown;
+  /** The attempt's start, or -1 for a socket whose attempt was not seen. */
   readonly startedAt: number;
   /** TLS follows TCP: the end of TCP is the socket's `connect` event. */
   readonly secure: boolean;
   lookupAt: number;
   connectAt: number;
+  /** The socket's state from its connect (or first request seen) on. */
+  connection: Connection | undefined;
+  /** It has the close listener, which stays for the socket's life, whichever tap is enabled. */
+  closeFollowed: boolean;
 }
 
 /** Payloads as undici publishes them; every field is checked before use. */
@@ -90,18 +101,24 @@ export class UndiciTap {
   readonly #registry: OriginRegistry;
   readonly #globalDispatcher: GlobalDispatcherWatch | undefined;
   readonly #requests = requestSlot<RequestRecord>(this);
-  readonly #sockets = socketSlot<Connection>(this);
-  /** Start times of connection attempts, oldest first, per connector. */
-  readonly #attempts = new WeakMap<object, number[]>();
+  readonly #sockets = socketSlot<SocketRecord>(this);
+  /**
+   * Start times of connection attempts no socket was seen for (a connector of the app's own),
+   * oldest first, per connector. Attempts through `net` never wait here: their socket carries them.
+   */
+  readonly #unseenAttempts = new WeakMap<object, number[]>();
   /**
    * The attempt undici announced and has not handed a socket for yet. Node publishes
    * `net.client.socket` for the socket undici's connector creates synchronously after
    * `beforeConnect`; a microtask later any other socket is somebody else's.
    */
-  #announced: ConnectTimes | undefined;
-  readonly #connectTimes = new WeakMap<object, ConnectTimes>();
+  #announced: SocketRecord | undefined;
   readonly #forgetAnnounced = (): void => {
-    this.#announced = undefined;
+    try {
+      this.#settleAnnounced();
+    } catch (error) {
+      reportSkipped('undici:client:beforeConnect', error);
+    }
   };
   readonly #subscriptions: Array<[string, diagnosticsChannel.ChannelListener]> = [];
   /** Socket listeners for the ends of DNS and of TCP before TLS; `this` is the socket. */
@@ -115,7 +132,6 @@ export class UndiciTap {
    * long-lived sockets.
    */
   static #current: UndiciTap | undefined;
-  static readonly #closeFollowed = new WeakSet<object>();
 
   /** Every socket's close listener; `this` is the socket. */
   static #onSocketClose(this: object): void {
@@ -131,10 +147,10 @@ export class UndiciTap {
   constructor(registry: OriginRegistry, globalDispatcher?: GlobalDispatcherWatch) {
     this.#registry = registry;
     this.#globalDispatcher = globalDispatcher;
-    // Shared by every socket; setting a number cannot throw.
-    const times = this.#connectTimes;
-    this.#onLookup = function onLookup(this: object) { const t = times.get(this); if (t !== undefined) t.lookupAt = performance.now(); };
-    this.#onConnect = function onConnect(this: object) { const t = times.get(this); if (t !== undefined) t.connectAt = performance.now(); };
+    // Shared by every socket; reading the slot and setting a number cannot throw.
+    const sockets = this.#sockets;
+    this.#onLookup = function onLookup(this: object) { const r = sockets.get(this); if (r !== undefined) r.lookupAt = performance.now(); };
+    this.#onConnect = function onConnect(this: object) { const r = sockets.get(this); if (r !== undefined) r.connectAt = performance.now(); };
   }
 
   enable(): void {
@@ -183,61 +199,78 @@ export class UndiciTap {
   }
 
   #beforeConnect({ connectParams, connector }: ConnectMessage): void {
-    const key = isObject(connector) ? connector : ANONYMOUS_CONNECTOR;
-    let pending = this.#attempts.get(key);
+    const now = performance.now();
+    if (this.#announced === undefined) queueMicrotask(this.#forgetAnnounced);
+    else this.#settleAnnounced();
+    this.#announced = newSocketRecord(this, connector, now, isObject(connectParams) && connectParams.protocol === 'https:');
+  }
+
+  /** The announced attempt got no socket in its run: its start waits for its connector's outcome. */
+  #settleAnnounced(): void {
+    const announced = this.#announced;
+    if (announced === undefined) return;
+    this.#announced = undefined;
+    const key = isObject(announced.connector) ? announced.connector : ANONYMOUS_CONNECTOR;
+    let pending = this.#unseenAttempts.get(key);
     if (pending === undefined) {
       pending = [];
-      this.#attempts.set(key, pending);
+      this.#unseenAttempts.set(key, pending);
     } else if (pending.length >= MAX_PENDING_ATTEMPTS) {
       // Attempts undici abandoned without an outcome (client destroyed mid-connect).
       pending.shift();
     }
-    const now = performance.now();
-    pending.push(now);
-    if (this.#announced === undefined) queueMicrotask(this.#forgetAnnounced);
-    this.#announced = { startedAt: now, secure: isObject(connectParams) && connectParams.protocol === 'https:', lookupAt: -1, connectAt: -1 };
+    pending.push(announced.startedAt);
   }
 
   #netSocket({ socket }: SocketMessage): void {
     const announced = this.#announced;
-    if (announced === undefined || !isObject(socket)) return;
+    if (announced === undefined || !isObject(socket) || typeof (socket as Partial<Listenable>).on !== 'function') return;
+    if (!this.#sockets.claim(socket, announced)) return;
     this.#announced = undefined;
-    if (typeof (socket as Partial<Listenable>).on !== 'function') return;
-    this.#connectTimes.set(socket, announced);
     // `on`, not `once`: each fires once per socket, and `once` allocates a wrapper per listener.
     (socket as Listenable).on('lookup', this.#onLookup);
     if (announced.secure) (socket as Listenable).on('connect', this.#onConnect);
   }
 
-  /** The start of the oldest attempt through this connector, or -1 when none was seen. */
-  #takeAttempt(connector: unknown): number {
-    const pending = this.#attempts.get(isObject(connector) ? connector : ANONYMOUS_CONNECTOR);
+  /**
+   * The start of the attempt behind a connect outcome whose socket did not carry it: the one
+   * still announced (a connector that answered in the same run), else the oldest waiting for
+   * this connector; -1 when none was seen.
+   */
+  #takeUnseenAttempt(connector: unknown): number {
+    const announced = this.#announced;
+    if (announced !== undefined && announced.connector === connector) {
+      this.#announced = undefined;
+      return announced.startedAt;
+    }
+    const pending = this.#unseenAttempts.get(isObject(connector) ? connector : ANONYMOUS_CONNECTOR);
     return pending?.shift() ?? -1;
   }
 
   #connected({ connectParams, connector, socket }: ConnectMessage): void {
-    const attemptAt = this.#takeAttempt(connector);
-    if (!isObject(socket) || this.#sockets.has(socket)) return;
+    // The socket's own record pairs exactly; attempts no socket was seen for pair by connector.
+    const record = isObject(socket) ? this.#sockets.get(socket) : undefined;
+    if (record?.connection !== undefined) return;
+    const startedAt = record === undefined ? this.#takeUnseenAttempt(connector) : record.startedAt;
+    if (!isObject(socket)) return;
     const origin = this.#originOfConnect(connectParams);
     if (origin === undefined) return;
     const now = performance.now();
-    // The socket's own times pair exactly; the connector's queue of attempts is the fallback.
-    const times = this.#connectTimes.get(socket);
-    const startedAt = times?.startedAt ?? attemptAt;
     const setupSeconds = startedAt < 0 ? -1 : (now - startedAt) / 1000;
     const version = connectParams?.version === 'h2' ? '2' : '1.1';
-    const connection = this.#track(socket, origin, version, connector, false, setupSeconds, now);
-    if (connection === undefined || times === undefined) return;
+    const connection = this.#track(socket, record, origin, version, connector, false, setupSeconds, now);
+    if (connection === undefined || record === undefined) return;
     // The last phase ends now: undici publishes `connected` from its own `connect` or
     // `secureConnect` listener, a microtask later.
-    const tcpFrom = times.lookupAt >= 0 ? times.lookupAt : times.startedAt;
-    const dnsSeconds = times.lookupAt >= 0 ? (times.lookupAt - times.startedAt) / 1000 : -1;
-    if (!times.secure) origin.phasesMeasured(dnsSeconds, (now - tcpFrom) / 1000, -1);
-    else if (times.connectAt >= 0) origin.phasesMeasured(dnsSeconds, (times.connectAt - tcpFrom) / 1000, (now - times.connectAt) / 1000);
+    const tcpFrom = record.lookupAt >= 0 ? record.lookupAt : record.startedAt;
+    const dnsSeconds = record.lookupAt >= 0 ? (record.lookupAt - record.startedAt) / 1000 : -1;
+    if (!record.secure) origin.phasesMeasured(dnsSeconds, (now - tcpFrom) / 1000, -1);
+    else if (record.connectAt >= 0) origin.phasesMeasured(dnsSeconds, (record.connectAt - tcpFrom) / 1000, (now - record.connectAt) / 1000);
   }
 
   #connectError({ connectParams, connector, error }: ConnectMessage): void {
-    this.#takeAttempt(connector);
+    // undici names no socket here. A connector that goes through `net` never has attempts waiting.
+    this.#takeUnseenAttempt(connector);
     const origin = this.#originOfConnect(connectParams);
     if (origin === undefined) return;
     origin.connectionFailed(errorType(error));
@@ -251,7 +284,8 @@ export class UndiciTap {
     const { dispatchedAt, dispatcher } = handoff;
     clearHandoff();
     if (record === undefined || record.socket !== undefined) return;
-    const connection = this.#sockets.get(socket) ?? this.#track(socket, record.origin, versionOf(socket), undefined, true, -1, now);
+    const socketRecord = this.#sockets.get(socket);
+    const connection = socketRecord?.connection ?? this.#track(socket, socketRecord, record.origin, versionOf(socket), undefined, true, -1, now);
     if (connection === undefined) return;
     if (dispatchedAt >= 0 && dispatchedAt <= record.startedAt) record.startedAt = dispatchedAt;
     if (!connection.joined) connection.origin.joinPool(connection, dispatcher, now);
@@ -299,7 +333,7 @@ export class UndiciTap {
   }
 
   #socketClosed(socket: object): void {
-    const connection = this.#sockets.get(socket);
+    const connection = this.#sockets.get(socket)?.connection;
     if (connection === undefined || connection.closedAt >= 0) return;
     connection.origin.closeConnection(connection, performance.now());
   }
@@ -310,23 +344,36 @@ export class UndiciTap {
    * as opened and its first request seen counts as reused.
    */
   #track(
-    socket: object, origin: OriginStats, version: string, connector: unknown, adopted: boolean,
-    setupSeconds: number, now: number,
+    socket: object, record: SocketRecord | undefined, origin: OriginStats, version: string, connector: unknown,
+    adopted: boolean, setupSeconds: number, now: number,
   ): Connection | undefined {
     if (typeof (socket as Partial<Listenable>).on !== 'function') return undefined;
+    const followed = record ?? this.#recordSocket(socket, connector);
     // The listener first: if the socket refuses it, nothing was recorded. Ahead of undici's own:
     // undici fails the requests in flight from its close listener, and a socket that closed
     // under a request (reset, timeout) must be seen closing `active`.
-    const listenable = socket as Listenable;
-    if (!UndiciTap.#closeFollowed.has(socket)) {
+    if (!followed.closeFollowed) {
+      const listenable = socket as Listenable;
       // `close` fires once: a plain listener, without the wrapper `once` allocates.
       if (typeof listenable.prependListener === 'function') listenable.prependListener('close', UndiciTap.#onSocketClose);
       else listenable.on('close', UndiciTap.#onSocketClose);
-      UndiciTap.#closeFollowed.add(socket);
+      followed.closeFollowed = true;
     }
     const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
-    this.#sockets.set(socket, connection);
+    followed.connection = connection;
     return connection;
+  }
+
+  /**
+   * A record for a socket whose attempt was not seen on it (it connected before poolscope was
+   * listening, or through a connector of the app's). A record an earlier tap left tells whether
+   * the socket already has the close listener.
+   */
+  #recordSocket(socket: object, connector: unknown): SocketRecord {
+    const record = newSocketRecord(this, connector, -1, false);
+    record.closeFollowed = (this.#sockets.any(socket) as SocketRecord | undefined)?.closeFollowed === true;
+    this.#sockets.set(socket, record);
+    return record;
   }
 
   #poolOf(socket: object, connector: unknown): object | undefined {
@@ -352,6 +399,10 @@ export class UndiciTap {
     if (typeof protocol !== 'string' || typeof host !== 'string') return undefined;
     return this.#registry.lookup(`${protocol}//${host}`);
   }
+}
+
+function newSocketRecord(owner: UndiciTap, connector: unknown, startedAt: number, secure: boolean): SocketRecord {
+  return { owner, connector, startedAt, secure, lookupAt: -1, connectAt: -1, connection: undefined, closeFollowed: false };
 }
 
 function newRequestRecord(owner: UndiciTap, origin: OriginStats, createdAt: number, counted: boolean, upgrade: boolean): RequestRecord {
