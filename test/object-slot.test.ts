@@ -46,20 +46,22 @@ describe('records on objects poolscope does not own', () => {
     assert.equal(requests.get(target), request);
   });
 
-  it('a later owner of a socket reads the record an earlier one left, and replaces it', () => {
+  it('a socket is claimed once; a later owner replaces the record and reads the one it replaced', () => {
     const [ownerBefore, ownerAfter] = [{}, {}];
     const before = socketSlot<Named>(ownerBefore);
     const after = socketSlot<Named>(ownerAfter);
     const socket = {};
-    assert.equal(after.any(socket), undefined);
     const old = { owner: ownerBefore, name: 'old' };
-    before.claim(socket, old);
+    assert.equal(before.claim(socket, old), true);
+    assert.equal(before.claim(socket, { owner: ownerBefore, name: 'second' }), false);
     assert.equal(after.get(socket), undefined);
-    assert.equal(after.any(socket), old);
-    assert.equal(after.claim(socket, { owner: ownerAfter, name: 'new' }), true);
-    assert.equal(after.get(socket)?.name, 'new');
+    const taken = { owner: ownerAfter, name: 'new' };
+    assert.equal(after.replace(socket, taken), old);
+    assert.equal(after.get(socket), taken);
     assert.equal(before.get(socket), undefined);
-    assert.equal(before.any(socket), after.get(socket));
+    const fresh = {};
+    assert.equal(after.replace(fresh, taken), undefined, 'nothing to replace');
+    assert.equal(after.get(fresh), taken);
     assert.deepEqual(Object.keys(socket), [], 'nothing the app can see');
   });
 });

@@ -14,6 +14,11 @@ export interface DispatchHandoff {
   /** `performance.now()` at the dispatch of the request being started, or -1. */
   dispatchedAt: number;
   /**
+   * `performance.now()` at the start of the dispatch running now, -1 outside one (undefined from
+   * a copy of poolscope that does not set it): a request created during it needs no clock read.
+   */
+  dispatching?: number;
+  /**
    * Stands for the dispatcher the app called: the `dispatch` function the interceptor was
    * composed onto, one per `compose()` (so one per Agent). undici's events only tell Pools
    * apart, and an undici 7+ Agent replaces its Pool for an origin once that Pool's last socket
@@ -27,7 +32,7 @@ export interface DispatchHandoff {
 const HANDOFF = Symbol.for('poolscope.dispatchHandoff');
 type WithHandoff = typeof globalThis & { [HANDOFF]?: DispatchHandoff };
 
-export const handoff: DispatchHandoff = (globalThis as WithHandoff)[HANDOFF] ??= { dispatchedAt: -1, dispatcher: undefined };
+export const handoff: DispatchHandoff = (globalThis as WithHandoff)[HANDOFF] ??= { dispatchedAt: -1, dispatching: -1, dispatcher: undefined };
 
 /**
  * undici's `dispatch(options, handler)`. Its option and handler types differ between undici
@@ -125,9 +130,7 @@ class TimedLegacyHandler extends Timed {
   onComplete(...args: unknown[]): unknown { return this.handler.onComplete?.(...args); }
 }
 
-function timed(handler: unknown, dispatcher: object): unknown {
-  if (typeof handler !== 'object' || handler === null) return handler;
-  const dispatchedAt = performance.now();
+function timed(handler: object, dispatchedAt: number, dispatcher: object): unknown {
   // undici tells the two APIs apart the same way.
   return typeof (handler as Handler).onRequestStart === 'function'
     ? new TimedHandler(handler as Handler, dispatchedAt, dispatcher)
@@ -135,7 +138,16 @@ function timed(handler: unknown, dispatcher: object): unknown {
 }
 
 const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(options, handler) {
-  return dispatch(options, timed(handler, dispatch));
+  if (typeof handler !== 'object' || handler === null) return dispatch(options, handler);
+  const dispatchedAt = performance.now();
+  // A Pool with a free client creates the request within this call: its creation time is this.
+  const outer = handoff.dispatching ?? -1;
+  handoff.dispatching = dispatchedAt;
+  try {
+    return dispatch(options, timed(handler, dispatchedAt, dispatch));
+  } finally {
+    handoff.dispatching = outer;
+  }
 };
 
 /**

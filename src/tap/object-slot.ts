@@ -16,9 +16,14 @@ export interface RequestSlot<T extends Owned> extends ObjectSlot<T> {
   claim(target: object, record: T): boolean;
 }
 
-/** Sockets also get `any`: the record whichever owner left, or undefined. */
-export interface SocketSlot<T extends Owned> extends RequestSlot<T> {
-  any(target: object): Owned | undefined;
+/** Records on sockets: stamped once where the socket is made, or over an earlier owner's. */
+export interface SocketSlot<T extends Owned> {
+  /** This owner's record, or undefined. */
+  get(target: object): T | undefined;
+  /** Stamps a socket that carries no record; false if it carries one. */
+  claim(target: object, record: T): boolean;
+  /** Stamps a socket, over whatever record it carries; returns that record, any owner's. */
+  replace(target: object, record: T): Owned | undefined;
 }
 
 /**
@@ -105,7 +110,7 @@ class SocketStamp extends Stamp {
   }
 
   static slot<T extends Owned>(owner: object): SocketSlot<T> {
-    const slot: SocketSlot<T> = {
+    return {
       get(target) {
         try {
           const record = (target as SocketStamp).#record;
@@ -114,30 +119,28 @@ class SocketStamp extends Stamp {
           return undefined;
         }
       },
-      any(target) {
-        try {
-          return (target as SocketStamp).#record;
-        } catch {
-          return undefined;
-        }
-      },
-      has: (target) => #record in target && (target as SocketStamp).#record.owner === owner,
-      set(target, record) {
-        if (#record in target) (target as SocketStamp).#record = record;
-        else new SocketStamp(target, record);
-      },
+      // A socket is stamped where it is made, `net.client.socket`: it cannot carry a record yet.
       claim(target, record) {
         try {
           new SocketStamp(target, record);
           return true;
         } catch {
-          if (slot.has(target)) return false;
-          slot.set(target, record);
-          return true;
+          return false;
+        }
+      },
+      // A socket made unseen rarely carries a record (one of an earlier owner's): stamp it first,
+      // and read what was there from the throw.
+      replace(target, record) {
+        try {
+          new SocketStamp(target, record);
+          return undefined;
+        } catch {
+          const replaced = (target as SocketStamp).#record;
+          (target as SocketStamp).#record = record;
+          return replaced;
         }
       },
     };
-    return slot;
   }
 }
 
