@@ -22,7 +22,7 @@ function populated(origins: number, maxOrigins: number): OriginRegistry {
   const registry = new OriginRegistry(maxOrigins, 60_000);
   for (let i = 0; i < origins; i++) {
     const origin = registry.lookup(`${i % 2 === 0 ? 'http' : 'https'}://10.0.${i >> 8}.${i & 255}:${8000 + i}`)!;
-    const connection = origin.openConnection(i % 3 === 0 ? '2' : '1.1', undefined, false, 0.001 * (i + 1), 1000);
+    const connection = origin.openConnection(i % 3 === 0 ? '2' : '1.1', false, 0.001 * (i + 1), 1000);
     for (let request = 0; request < 3; request++) {
       origin.requestStarted();
       origin.requestSent(connection, request > 0, request > 0 ? 0.002 : -1, 0.0001 * request, 1000 + request);

@@ -39,10 +39,10 @@ describe('origins', () => {
 describe('per-origin state driven by synthetic events', () => {
   it('adds the typical setup time per reused request, and nothing before one was measured', () => {
     const origin = new OriginRegistry(10, 60_000).lookup('https://api.example')!;
-    const connection = origin.openConnection('1.1', undefined, true, -1, 0);
+    const connection = origin.openConnection('1.1', true, -1, 0);
     origin.requestSent(connection, true, 1, 0, 0);
     assert.equal(origin.savedSeconds, 0);
-    for (const setup of [0.1, 0.3, 0.2]) origin.openConnection('1.1', undefined, false, setup, 0);
+    for (const setup of [0.1, 0.3, 0.2]) origin.openConnection('1.1', false, setup, 0);
     assert.equal(origin.typicalSetupSeconds, 0.2);
     origin.requestSent(connection, false, -1, 0, 0);
     origin.requestSent(connection, true, 0.5, 0, 0);
@@ -55,7 +55,7 @@ describe('per-origin state driven by synthetic events', () => {
 
   it('reports the reuse ratio of the last 60 s only', () => {
     const origin = new OriginRegistry(10, 60_000).lookup('http://ratio.example')!;
-    const connection = origin.openConnection('1.1', undefined, false, -1, 0);
+    const connection = origin.openConnection('1.1', false, -1, 0);
     assert.ok(Number.isNaN(origin.reuseRatio(0)));
     origin.requestSent(connection, false, -1, 0, 1_000);
     origin.requestSent(connection, true, 0.1, 0, 2_000);

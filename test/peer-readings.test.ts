@@ -10,7 +10,7 @@ function registryWith(origins: string[], requests: number, streams: number): Ori
   const registry = new OriginRegistry(10, 60_000);
   for (const raw of origins) {
     const origin = registry.lookup(raw)!;
-    const connection = origin.openConnection('1.1', undefined, false, 0.001, 0);
+    const connection = origin.openConnection('1.1', false, 0.001, 0);
     for (let i = 0; i < requests; i++) {
       origin.requestSent(connection, i > 0, -1, 0.002, 1000);
       origin.requestEnded(false, connection, 1000);

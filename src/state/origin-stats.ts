@@ -156,10 +156,10 @@ export class OriginStats {
 
   /**
    * A socket to this origin starts being followed. `adopted`: it connected before poolscope
-   * was listening, so it is open from now on but was not opened by us. `pool` is undici's
-   * Pool (or Client) behind it, if known. `setupSeconds` is negative when the attempt was not seen.
+   * was listening, so it is open from now on but was not opened by us. `setupSeconds` is
+   * negative when the attempt was not seen.
    */
-  openConnection(version: string, pool: object | undefined, adopted: boolean, setupSeconds: number, nowMs: number): Connection {
+  openConnection(version: string, adopted: boolean, setupSeconds: number, nowMs: number): Connection {
     const protocol = this.#protocol(version);
     protocol.openIdle++;
     if (!adopted) {
@@ -167,23 +167,21 @@ export class OriginStats {
       if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
     }
     return {
-      origin: this, protocol, pool, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
+      origin: this, protocol, pool: undefined, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
       requests: 0, inFlight: 0, idleSince: nowMs, closedAt: -1,
     };
   }
 
   /**
    * The socket's first request tells which dispatcher it serves: the one the app called when
-   * the interceptor saw it (`dispatcher`), else undici's Pool. A dispatcher new to this origin
-   * counts as created; a new socket after an idle one closed within the churn window, as a reopen.
+   * the interceptor saw it (`dispatcherKnown`), else undici's Pool, or undefined when neither
+   * could be told. A dispatcher new to this origin counts as created; a new socket after an idle
+   * one closed within the churn window, as a reopen.
    */
-  joinPool(connection: Connection, dispatcher: object | undefined, nowMs: number): void {
+  joinPool(connection: Connection, pool: object | undefined, dispatcherKnown: boolean, nowMs: number): void {
     connection.joined = true;
-    if (dispatcher !== undefined) {
-      connection.pool = dispatcher;
-      connection.dispatcherKnown = true;
-    }
-    const pool = connection.pool;
+    connection.pool = pool;
+    connection.dispatcherKnown = dispatcherKnown;
     if (pool !== undefined) {
       const open = this.#openPerPool.get(pool);
       if (open === undefined && !connection.adopted) this.poolsCreated++;
@@ -373,7 +371,7 @@ function streamEnded(connection: Connection, nowMs: number): void {
 export interface Connection {
   readonly origin: OriginStats;
   readonly protocol: ProtocolConnections;
-  /** The dispatcher it belongs to, when it could be told: undici's Pool until `joinPool()`. */
+  /** The dispatcher it belongs to, from `joinPool()` on, when it could be told. */
   pool: object | undefined;
   /** `pool` is the dispatcher the app called (from the interceptor), not undici's Pool. */
   dispatcherKnown: boolean;

@@ -297,7 +297,12 @@ export class UndiciTap {
     const connection = socketRecord?.connection ?? this.#track(socket, socketRecord, record.origin, versionOf(socket), undefined, true, -1, now);
     if (connection === undefined) return;
     if (dispatchedAt >= 0 && dispatchedAt <= record.startedAt) record.startedAt = dispatchedAt;
-    if (!connection.joined) connection.origin.joinPool(connection, dispatcher, now);
+    if (!connection.joined) {
+      // undici's Pool only when the interceptor did not name the dispatcher: finding it walks
+      // undici's internals, ~1 µs a socket when the caches are cold (bench/replay.mjs).
+      const known = dispatcher !== undefined;
+      connection.origin.joinPool(connection, known ? dispatcher : this.#poolOf(socket, socketRecord?.connector), known, now);
+    }
     const reused = connection.requests > 0 || connection.adopted;
     const idleSeconds = reused && connection.inFlight === 0 ? (now - connection.idleSince) / 1000 : -1;
     connection.requests++;
@@ -368,7 +373,7 @@ export class UndiciTap {
       else listenable.on('close', UndiciTap.#onSocketClose);
       followed.closeFollowed = true;
     }
-    const connection = origin.openConnection(version, this.#poolOf(socket, connector), adopted, setupSeconds, now);
+    const connection = origin.openConnection(version, adopted, setupSeconds, now);
     followed.connection = connection;
     return connection;
   }
