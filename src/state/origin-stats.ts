@@ -61,9 +61,9 @@ export class OriginStats {
    * Open sockets per dispatcher whose socket to this origin carried a request; each is counted
    * once in `poolsCreated`. A dispatcher's entry stays at 0 and goes with it: deleting and adding
    * entries as sockets come and go made the table rehash, which was most of what closing a
-   * socket allocated.
+   * socket allocated. Each socket holds its pool's count, so only joining looks it up.
    */
-  readonly #openPerPool = new WeakMap<object, number>();
+  readonly #openPerPool = new WeakMap<object, PoolSockets>();
   /** Failed connection attempts, per `error.type`. */
   readonly connectErrors = new Map<string, number>();
   savedSeconds = 0;
@@ -167,7 +167,7 @@ export class OriginStats {
       if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
     }
     return {
-      origin: this, protocol, pool: undefined, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
+      origin: this, protocol, pool: undefined, poolSockets: undefined, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
       requests: 0, inFlight: 0, idleSince: nowMs, closedAt: -1,
     };
   }
@@ -183,10 +183,14 @@ export class OriginStats {
     connection.pool = pool;
     connection.dispatcherKnown = dispatcherKnown;
     if (pool !== undefined) {
-      const open = this.#openPerPool.get(pool);
-      if (open === undefined && !connection.adopted) this.poolsCreated++;
-      if (open === undefined || open === 0) this.openPools++;
-      this.#openPerPool.set(pool, (open ?? 0) + 1);
+      let sockets = this.#openPerPool.get(pool);
+      if (sockets === undefined) {
+        sockets = { open: 0 };
+        this.#openPerPool.set(pool, sockets);
+        if (!connection.adopted) this.poolsCreated++;
+      }
+      if (sockets.open++ === 0) this.openPools++;
+      connection.poolSockets = sockets;
     }
     if (!connection.adopted) this.#countReopen(connection, nowMs);
   }
@@ -253,14 +257,8 @@ export class OriginStats {
         this.#idleCloses.push(connection);
       }
     }
-    const pool = connection.pool;
-    if (pool !== undefined && connection.joined) {
-      const open = this.#openPerPool.get(pool) ?? 0;
-      if (open > 0) {
-        this.#openPerPool.set(pool, open - 1);
-        if (open === 1) this.openPools--;
-      }
-    }
+    const poolSockets = connection.poolSockets;
+    if (poolSockets !== undefined && poolSockets.open > 0 && --poolSockets.open === 0) this.openPools--;
     this.connectionDuration.record((nowMs - connection.openedAt) / 1000);
     this.connectionRequests.record(connection.requests);
   }
@@ -367,12 +365,19 @@ function streamEnded(connection: Connection, nowMs: number): void {
   protocol.openIdle++;
 }
 
+/** A dispatcher's open sockets to one origin. */
+interface PoolSockets {
+  open: number;
+}
+
 /** One socket, from its connect (or first sight) to its close. */
 export interface Connection {
   readonly origin: OriginStats;
   readonly protocol: ProtocolConnections;
   /** The dispatcher it belongs to, from `joinPool()` on, when it could be told. */
   pool: object | undefined;
+  /** That dispatcher's open sockets to the origin, this one among them. */
+  poolSockets: PoolSockets | undefined;
   /** `pool` is the dispatcher the app called (from the interceptor), not undici's Pool. */
   dispatcherKnown: boolean;
   /** Counted in its pool, at its first request. */
