@@ -16,12 +16,10 @@ export interface RequestSlot<T extends Owned> extends ObjectSlot<T> {
   claim(target: object, record: T): boolean;
 }
 
-/** Records on sockets: stamped once where the socket is made, or over an earlier owner's. */
+/** Records on sockets: stamped once, or over an earlier owner's. */
 export interface SocketSlot<T extends Owned> {
   /** This owner's record, or undefined. */
   get(target: object): T | undefined;
-  /** Stamps a socket that carries no record; false if it carries one. */
-  claim(target: object, record: T): boolean;
   /** Stamps a socket, over whatever record it carries; returns that record, any owner's. */
   replace(target: object, record: T): Owned | undefined;
 }
@@ -119,17 +117,8 @@ class SocketStamp extends Stamp {
           return undefined;
         }
       },
-      // A socket is stamped where it is made, `net.client.socket`: it cannot carry a record yet.
-      claim(target, record) {
-        try {
-          new SocketStamp(target, record);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      // A socket made unseen rarely carries a record (one of an earlier owner's): stamp it first,
-      // and read what was there from the throw.
+      // A socket seldom carries a record yet (one of an earlier owner's): stamp it first, and read
+      // what was there from the throw.
       replace(target, record) {
         try {
           new SocketStamp(target, record);

@@ -198,8 +198,8 @@ export class UndiciTap {
     if (origin === undefined) return;
     const isUpgrade = (typeof upgrade === 'string' && upgrade !== '') || method === 'CONNECT';
     // Within an instrumented dispatch the time is known: one clock read fewer per request.
-    const dispatching = handoff.dispatching;
-    const createdAt = dispatching !== undefined && dispatching >= 0 ? dispatching : performance.now();
+    const dispatching = handoff.dispatching ?? -1;
+    const createdAt = dispatching >= 0 ? dispatching : performance.now();
     if (!this.#requests.claim(request, newRequestRecord(this, origin, createdAt, !isUpgrade, isUpgrade))) return;
     if (!isUpgrade) origin.requestStarted();
   }
@@ -232,7 +232,7 @@ export class UndiciTap {
   #netSocket({ socket }: SocketMessage): void {
     const announced = this.#announced;
     if (announced === undefined || !isObject(socket) || typeof (socket as Partial<Listenable>).on !== 'function') return;
-    if (!this.#sockets.claim(socket, announced)) return;
+    this.#stamp(socket, announced);
     this.#announced = undefined;
     // `on`, not `once`: each fires once per socket, and `once` allocates a wrapper per listener.
     // None for an address: a listener is a new key on the socket's events object, ~2 µs when
@@ -362,7 +362,7 @@ export class UndiciTap {
     adopted: boolean, setupSeconds: number, now: number,
   ): Connection | undefined {
     if (typeof (socket as Partial<Listenable>).on !== 'function') return undefined;
-    const followed = record ?? this.#recordSocket(socket, connector);
+    const followed = record ?? this.#stamp(socket, newSocketRecord(this, connector, -1, false, false));
     // The listener first: if the socket refuses it, nothing was recorded. Ahead of undici's own:
     // undici fails the requests in flight from its close listener, and a socket that closed
     // under a request (reset, timeout) must be seen closing `active`.
@@ -379,12 +379,11 @@ export class UndiciTap {
   }
 
   /**
-   * A record for a socket whose attempt was not seen on it (it connected before poolscope was
-   * listening, or through a connector of the app's). A record an earlier tap left tells whether
-   * the socket already has the close listener.
+   * Puts `record` on the socket: where its attempt was announced, or at its first sight (it
+   * connected before poolscope was listening, or through a connector of the app's). A record an
+   * earlier tap left tells whether the socket already has the close listener.
    */
-  #recordSocket(socket: object, connector: unknown): SocketRecord {
-    const record = newSocketRecord(this, connector, -1, false, false);
+  #stamp(socket: object, record: SocketRecord): SocketRecord {
     const replaced = this.#sockets.replace(socket, record) as SocketRecord | undefined;
     record.closeFollowed = replaced?.closeFollowed === true;
     return record;
