@@ -1,7 +1,8 @@
 // /metrics goes out a chunk at a time, each once the socket took the one before: a scraper that
 // reads slowly gets the whole exposition, and one that hangs up mid-answer ends the writing,
-// with nothing said to the app and the next scrape whole. (How much a paused reader's kernel
-// buffers hold is the system's to say: over loopback, here, all of a 1.3 MB exposition.)
+// with nothing said to the app and the next scrape whole. How much a paused reader's kernel
+// buffers hold is the system's to say (over loopback, here, all of a 1.3 MB exposition), so the
+// pacing is checked at the writes themselves: none starts before the one before was taken.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, it } from 'node:test';
@@ -17,12 +18,26 @@ process.on('warning', (warning) => warnings.push(warning));
 
 /** Chunks written to each response of poolscope's endpoint, the only server here that writes in chunks. */
 const writes = new Map<http.ServerResponse, number>();
+/** Writes made to each response while the one before had not been taken yet. */
+const unpaced = new Map<http.ServerResponse, number>();
+/** Responses with a write the socket has not taken yet (or one made without a callback). */
+const awaiting = new Set<http.ServerResponse>();
 /** Called once at the given write to a response: the scraper hangs up there. */
 let hangUp: { atWrite: number; then: () => void } | undefined;
 const write = http.ServerResponse.prototype.write;
 http.ServerResponse.prototype.write = function (this: http.ServerResponse, ...args: unknown[]) {
   const count = (writes.get(this) ?? 0) + 1;
   writes.set(this, count);
+  if (awaiting.has(this)) unpaced.set(this, (unpaced.get(this) ?? 0) + 1);
+  awaiting.add(this);
+  const taken = args.at(-1);
+  // A write without a callback is never known taken: the next one counts as unpaced.
+  if (typeof taken === 'function') {
+    args[args.length - 1] = (...result: unknown[]) => {
+      awaiting.delete(this);
+      Reflect.apply(taken, undefined, result);
+    };
+  }
   const written = Reflect.apply(write, this, args) as boolean;
   if (hangUp !== undefined && count === hangUp.atWrite) {
     hangUp.then();
@@ -68,7 +83,10 @@ it('a scraper that reads slowly gets the whole exposition', async () => {
   socket.resume();
   await new Promise((resolve) => socket.once('close', resolve));
   const text = dechunked(Buffer.concat(received));
-  assert.equal(writes.get(lastResponse()), chunks);
+  const response = lastResponse();
+  assert.equal(writes.get(response), chunks);
+  assert.ok(chunks > 20, `${chunks} chunks`);
+  assert.equal(unpaced.get(response) ?? 0, 0, 'writes made before the socket took the one before');
   // The same series as a scrape at full pace (values move: peaks are taken, ratios age).
   assert.deepEqual(series(text), series(whole));
   assert.ok(text.endsWith('\n'));
