@@ -26,6 +26,7 @@
 import { fileURLToPath } from 'node:url';
 import { otelAvailable } from './lib/modes.mjs';
 import { callgrindInstructions, startServerProcess, valgrindAvailable } from './lib/processes.mjs';
+import { listenForScenarios, scenariosNamed } from './lib/scenarios.mjs';
 import { emit, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
@@ -34,30 +35,15 @@ const options = parseArgs({
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 
-/**
- * A new connection per request costs several times a keep-alive one, and needs fewer requests
- * for the same precision: `share` scales the counts.
- */
-const SCENARIOS = {
-  'request-h1': { name: 'undici.request(), HTTP/1.1, keep-alive', client: 'undici.request()', protocol: 'h1', connection: 'keep-alive', share: 1 },
-  'fetch-h1': { name: 'undici fetch(), HTTP/1.1, keep-alive', client: 'undici fetch()', protocol: 'h1', connection: 'keep-alive', share: 1 },
-  'builtin-fetch-h1': { name: 'built-in fetch(), HTTP/1.1, keep-alive', client: 'built-in fetch()', protocol: 'h1', connection: 'keep-alive', share: 1 },
-  'request-h2': { name: 'undici.request(), HTTP/2, keep-alive', client: 'undici.request()', protocol: 'h2', connection: 'keep-alive', share: 1 },
-  'request-h1-new': { name: 'undici.request(), HTTP/1.1, new connection', client: 'undici.request()', protocol: 'h1', connection: 'new', share: 0.2 },
-};
-
 if (!valgrindAvailable()) {
   emit({ benchmark: 'e2e-callgrind', available: false }, ['e2e-callgrind: valgrind is not installed; skipped'], options.json);
 } else {
   const server = await startServerProcess(1);
   const scenarios = [];
   try {
-    const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
-    const urls = { h1: `http://127.0.0.1:${h1[0].port}/items/1`, h2: `https://127.0.0.1:${h2[0].port}/items/1` };
+    const urls = await listenForScenarios(server);
     const modes = options.modes.split(',').filter((mode) => mode !== 'otel' || otelAvailable());
-    for (const key of options.scenarios.split(',')) {
-      const scenario = SCENARIOS[key];
-      if (scenario === undefined) throw new Error(`unknown scenario ${key}: one of ${Object.keys(SCENARIOS).join(', ')}`);
+    for (const scenario of scenariosNamed(options.scenarios)) {
       const scaled = (n) => Math.max(1, Math.round(n * scenario.share));
       const [base, requests] = [scaled(options.base), scaled(options.requests)];
       const instructions = (mode, count) => callgrindInstructions([
@@ -79,7 +65,7 @@ if (!valgrindAvailable()) {
       const perRequest = Object.fromEntries(modes.map((mode) => [mode, spread[mode].median]));
       const allocatedPerRequest = Object.fromEntries(modes.map((mode) => [mode, summary(counted[mode].allocated).median]));
       const overhead = Object.fromEntries(modes.filter((mode) => mode !== 'none').map((mode) => [mode, perRequest[mode] / perRequest.none - 1]));
-      scenarios.push({ key, name: scenario.name, requests, runs: options.runs, perRequest, spread, overhead, allocatedPerRequest });
+      scenarios.push({ key: scenario.key, name: scenario.name, requests, runs: options.runs, perRequest, spread, overhead, allocatedPerRequest });
     }
   } finally {
     await server.close();

@@ -13,7 +13,7 @@ import { requestsTo } from './lib/clients.mjs';
 import { listenLikeAService } from './lib/app-server.mjs';
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
-import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
+import { emit, fmt, mainThreadCpuUsage, parseArgs, rotated, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
   rounds: 12, keepAliveRequests: 300, newConnectionRequests: 40, settle: 0.25, batchMs: 2000, only: '', json: false,
@@ -39,12 +39,6 @@ const server = await startServerProcess(1);
 const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
 const urls = { 'HTTP/1.1': `http://127.0.0.1:${h1[0].port}/items/1`, 'HTTP/2': `https://127.0.0.1:${h2[0].port}/items/1` };
 
-/**
- * CPU time of the main thread, where requests and poolscope run; V8's compiler and GC helper
- * threads come and go and made whole-process figures swing by tens of percent here. The whole
- * process where Node cannot tell threads apart.
- */
-const cpuUsage = typeof process.threadCpuUsage === 'function' ? (previous) => process.threadCpuUsage(previous) : (previous) => process.cpuUsage(previous);
 
 /** Runs one scenario's batch: returns client CPU and wall time per request, in nanoseconds. */
 async function batch(scenario, keepAlive) {
@@ -56,7 +50,7 @@ async function batch(scenario, keepAlive) {
     scenario.connection === 'keep-alive' ? keepAlive : undefined, AGENT_OPTIONS[scenario.protocol]);
   for (let i = 0; i < Math.ceil(count * options.settle); i++) await send();
   const deadline = performance.now() + options.batchMs;
-  const cpu = cpuUsage();
+  const cpu = mainThreadCpuUsage();
   const started = process.hrtime.bigint();
   let done = 0;
   while (done < count && performance.now() < deadline) {
@@ -64,7 +58,7 @@ async function batch(scenario, keepAlive) {
     done++;
   }
   const wall = Number(process.hrtime.bigint() - started);
-  const used = cpuUsage(cpu);
+  const used = mainThreadCpuUsage(cpu);
   return { cpu: ((used.user + used.system) * 1000) / done, wall: wall / done, requests: done };
 }
 

@@ -20,6 +20,7 @@ const SMOKE = {
   callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
   e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new', '--requests=20', '--warmup=20', '--base=10', '--runs=1'],
   e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
+  e2eProcesses: ['--rounds=1', '--warmup=20', '--requests=20'],
   memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],
   scrape: ['--origins=6', '--scrapes=2'],
   scrapeLarge: ['--origins=12', '--scrapes=2'],
@@ -48,6 +49,9 @@ async function runAll() {
     replay: await run('replay.mjs', smoke('replay', [])),
     callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
     e2e: await run('e2e.mjs', smoke('e2e', [])),
+    // A new connection per request only, ~1 minute: `--scenarios=request-h1,request-h1-new` and
+    // so on for the others.
+    e2eProcesses: await run('e2e-processes.mjs', smoke('e2eProcesses', [])),
     // Three modes of the four, three scenarios of the five and one run of each keep this under
     // five minutes; `node bench/e2e-callgrind.mjs` runs them all three times, for BENCHMARKS.md.
     e2eCallgrind: options.callgrind && valgrindAvailable()
@@ -112,14 +116,17 @@ if (results.e2eCallgrind?.available) {
       overhead.poolscope <= 0.02 && (overhead.otel === undefined || overhead.otel > overhead.poolscope));
   }
 }
-for (const s of results.e2e.scenarios) {
-  const { poolscope: ours, otel: theirs, noop } = s.overhead;
+/** A timed end-to-end scenario against the targets: `base`, its CPU per request with nothing subscribed. */
+function timedRow(benchmark, { name, overhead }, base) {
+  const { poolscope: ours, otel: theirs, noop } = overhead;
   const parts = [`poolscope ${range(ours, fmt.pct)}`];
   if (noop !== undefined) parts.push(`no-op ${fmt.pct(noop.median)}`);
   if (theirs !== undefined) parts.push(`instrumentation-undici ${fmt.pct(theirs.median)}`);
-  row('e2e', `${s.name} (${fmt.us(s.cpuPerRequest.median)})`, parts.join(', '), '<= +2%, < instrumentation-undici',
+  row(benchmark, `${name} (${fmt.us(base)})`, parts.join(', '), '<= +2%, < instrumentation-undici',
     ours.median <= 0.02 && (theirs === undefined || theirs.median > ours.median));
 }
+for (const s of results.e2e.scenarios) timedRow('e2e', s, s.cpuPerRequest.median);
+for (const s of results.e2eProcesses?.scenarios ?? []) timedRow('e2e processes', s, s.cpuPerRequest.none.median);
 const memory = results.memory;
 const census = memory.replay.poolscope.census;
 row('memory', `poolscope's heap after ${memory.options.requests.toLocaleString('en-US')} requests, ${memory.options.origins.toLocaleString('en-US')} origins`,

@@ -34,7 +34,7 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
   });
   const { results } = JSON.parse(readFileSync(out, 'utf8'));
   const table = stdout.split('\n').filter((line) => line.startsWith('| '));
-  for (const benchmark of ['replay', 'e2e', 'memory', 'scrape']) {
+  for (const benchmark of ['replay', 'e2e', 'e2e processes', 'memory', 'scrape']) {
     assert.ok(table.some((line) => line.startsWith(`| ${benchmark} `)), `the table has ${benchmark} rows`);
   }
 
@@ -53,6 +53,14 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
     assertSummary(scenario.overhead.poolscope, `${scenario.name} poolscope`);
     if (otelInstalled) assertSummary(scenario.overhead.otel, `${scenario.name} instrumentation-undici`);
     else assert.equal(scenario.overhead.otel, undefined);
+  }
+
+  // The process-per-run harness: its one scenario, each mode against nothing subscribed.
+  assert.deepEqual(results.e2eProcesses.scenarios.map((s: { key: string }) => s.key), ['request-h1-new']);
+  for (const scenario of results.e2eProcesses.scenarios) {
+    assertSummary(scenario.cpuPerRequest.none, `${scenario.name}, a process per run`);
+    assertSummary(scenario.overhead.poolscope, `${scenario.name} poolscope, a process per run`);
+    assert.equal('otel' in scenario.overhead, otelInstalled);
   }
 
   // The soak's census and counts are exact, whatever the machine: maxOrigins records plus

@@ -1,17 +1,19 @@
 /**
- * One client run for the instruction counts of bench/e2e-callgrind.mjs: a warm-up, then
+ * One client run of the end-to-end benchmarks that give each run a process: a warm-up, then
  * `--count` sequential requests to `--url` in one mode, with one of bench/lib/clients.mjs
  * (`--client='undici fetch()'`), over one keep-alive Agent or a new Agent per request, closed
- * after it (`--connection=new`).
+ * after it (`--connection=new`). bench/e2e-callgrind.mjs counts its instructions;
+ * bench/e2e-processes.mjs asks for `--timed`: the main thread's CPU time over the counted
+ * requests, printed as one line of JSON after TIMED_MARKER.
  */
 import { Agent } from 'undici8';
 import { requestsTo } from './clients.mjs';
 import { MODES } from './modes.mjs';
 import { listenLikeAService } from './app-server.mjs';
-import { parseArgs } from './stats.mjs';
-import { countedWindow } from './warm-signal.mjs';
+import { mainThreadCpuUsage, parseArgs } from './stats.mjs';
+import { countedWindow, TIMED_MARKER } from './warm-signal.mjs';
 
-const options = parseArgs({ url: '', mode: 'none', client: 'undici.request()', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true });
+const options = parseArgs({ url: '', mode: 'none', client: 'undici.request()', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true, timed: false });
 const appServer = options.appListens ? await listenLikeAService() : undefined;
 const AGENT_OPTIONS = { keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } };
 const shared = new Agent(AGENT_OPTIONS);
@@ -19,8 +21,11 @@ const call = requestsTo(options.client, options.url, options.connection === 'new
 const leave = await MODES[options.mode].enter();
 for (let i = 0; i < options.warmup; i++) await call();
 const closeWindow = await countedWindow();
+const cpuBefore = mainThreadCpuUsage();
 for (let i = 0; i < options.count; i++) await call();
+const cpu = mainThreadCpuUsage(cpuBefore);
 closeWindow();
+if (options.timed) process.stdout.write(`${TIMED_MARKER} ${JSON.stringify({ cpuPerRequest: ((cpu.user + cpu.system) * 1000) / options.count })}\n`);
 await leave();
 await shared.close();
 appServer?.close();

@@ -9,6 +9,15 @@ export function quantile(values, q) {
   return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower);
 }
 
+/**
+ * CPU time of the main thread, where requests and poolscope run; V8's compiler and GC helper
+ * threads come and go and made whole-process figures swing by tens of percent here. The whole
+ * process where Node cannot tell threads apart.
+ */
+export const mainThreadCpuUsage = typeof process.threadCpuUsage === 'function'
+  ? (previous) => process.threadCpuUsage(previous)
+  : (previous) => process.cpuUsage(previous);
+
 /** Median, interquartile range and extremes of a list of samples. */
 export function summary(values) {
   return {

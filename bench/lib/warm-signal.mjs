@@ -2,6 +2,8 @@ import { createInterface } from 'node:readline';
 
 /** What a benchmark process prints when its warm-up is done, under callgrind. */
 export const WARM_MARKER = 'poolscope-bench:warm';
+/** What a timed run prints after the counted work, before its figures as JSON. */
+export const TIMED_MARKER = 'poolscope-bench:timed';
 /** What it prints after the counted work: the bytes that work allocated. */
 export const ALLOCATED_MARKER = 'poolscope-bench:allocated';
 

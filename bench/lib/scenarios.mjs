@@ -1,0 +1,28 @@
+/**
+ * The end-to-end scenarios run in a client process of their own (bench/lib/e2e-client.mjs), by
+ * the key a script's `--scenarios` names. `share` scales a scenario's request counts: a new
+ * connection per request costs several times a keep-alive one, and needs fewer requests for the
+ * same precision.
+ */
+export const SCENARIOS = {
+  'request-h1': { name: 'undici.request(), HTTP/1.1, keep-alive', client: 'undici.request()', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'fetch-h1': { name: 'undici fetch(), HTTP/1.1, keep-alive', client: 'undici fetch()', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'builtin-fetch-h1': { name: 'built-in fetch(), HTTP/1.1, keep-alive', client: 'built-in fetch()', protocol: 'h1', connection: 'keep-alive', share: 1 },
+  'request-h2': { name: 'undici.request(), HTTP/2, keep-alive', client: 'undici.request()', protocol: 'h2', connection: 'keep-alive', share: 1 },
+  'request-h1-new': { name: 'undici.request(), HTTP/1.1, new connection', client: 'undici.request()', protocol: 'h1', connection: 'new', share: 0.2 },
+};
+
+/** The scenarios named in a comma-separated list, in its order; throws on a name not known. */
+export function scenariosNamed(list) {
+  return list.split(',').map((key) => {
+    const scenario = SCENARIOS[key];
+    if (scenario === undefined) throw new Error(`unknown scenario ${key}: one of ${Object.keys(SCENARIOS).join(', ')}`);
+    return { key, ...scenario };
+  });
+}
+
+/** The benchmark server's HTTP/1.1 and HTTP/2 listeners on loopback: the URL each scenario calls, by protocol. */
+export async function listenForScenarios(server) {
+  const { h1, h2 } = await server.request({ type: 'listen', h1: [{ host: '127.0.0.1', port: 0 }], h2: [{ host: '127.0.0.1', port: 0 }] });
+  return { h1: `http://127.0.0.1:${h1[0].port}/items/1`, h2: `https://127.0.0.1:${h2[0].port}/items/1` };
+}
