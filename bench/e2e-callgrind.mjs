@@ -22,6 +22,10 @@
  *                                [--requests=1500] [--warmup=15000] [--runs=3] [--app-listens=false] [--json]
  *
  * `--app-listens=false`: the client listens on no port of its own (bench/lib/app-server.mjs).
+ * `--cache-sim`: valgrind also simulates the caches (several times slower), and each mode's
+ * cache misses per request are printed beside its instructions: where the instructions are
+ * alike and the time is not, they say which cache the difference is in (valgrind's model of
+ * this CPU's caches, not the CPU itself).
  */
 import { fileURLToPath } from 'node:url';
 import { otelAvailable } from './lib/modes.mjs';
@@ -31,7 +35,7 @@ import { emit, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
   modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
-  requests: 1500, warmup: 15_000, base: 200, runs: 3, appListens: true, json: false,
+  requests: 1500, warmup: 15_000, base: 200, runs: 3, appListens: true, cacheSim: false, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 
@@ -49,8 +53,8 @@ if (!valgrindAvailable()) {
       const instructions = (mode, count) => callgrindInstructions([
         client, `--url=${urls[scenario.protocol]}`, `--client=${scenario.client}`, `--connection=${scenario.connection}`,
         `--mode=${mode}`, `--warmup=${scaled(options.warmup)}`, `--count=${count}`, `--app-listens=${options.appListens}`,
-      ]);
-      const counted = Object.fromEntries(modes.map((mode) => [mode, { instructions: [], allocated: [] }]));
+      ], { cacheSim: options.cacheSim });
+      const counted = Object.fromEntries(modes.map((mode) => [mode, { instructions: [], allocated: [], misses: [] }]));
       // Runs interleave the modes. A run whose count held a collection gives no figure (NaN).
       for (let run = 0; run < options.runs; run++) {
         for (const mode of modes) {
@@ -59,13 +63,21 @@ if (!valgrindAvailable()) {
           if (Number.isNaN(perRequestOfRun)) continue;
           counted[mode].instructions.push(perRequestOfRun);
           counted[mode].allocated.push((more.allocated - fewer.allocated) / requests);
+          if (more.misses !== undefined) {
+            counted[mode].misses.push(Object.fromEntries(Object.keys(more.misses).map((event) => [event, (more.misses[event] - fewer.misses[event]) / requests])));
+          }
         }
       }
       const spread = Object.fromEntries(modes.map((mode) => [mode, summary(counted[mode].instructions)]));
       const perRequest = Object.fromEntries(modes.map((mode) => [mode, spread[mode].median]));
       const allocatedPerRequest = Object.fromEntries(modes.map((mode) => [mode, summary(counted[mode].allocated).median]));
       const overhead = Object.fromEntries(modes.filter((mode) => mode !== 'none').map((mode) => [mode, perRequest[mode] / perRequest.none - 1]));
-      scenarios.push({ key: scenario.key, name: scenario.name, requests, runs: options.runs, perRequest, spread, overhead, allocatedPerRequest });
+      // Each event's median over the runs, per request.
+      const missesPerRequest = options.cacheSim
+        ? Object.fromEntries(modes.map((mode) => [mode, Object.fromEntries(Object.keys(counted[mode].misses[0] ?? {})
+          .map((event) => [event, summary(counted[mode].misses.map((run) => run[event])).median]))]))
+        : undefined;
+      scenarios.push({ key: scenario.key, name: scenario.name, requests, runs: options.runs, perRequest, spread, overhead, allocatedPerRequest, missesPerRequest });
     }
   } finally {
     await server.close();
@@ -75,13 +87,20 @@ if (!valgrindAvailable()) {
     `${options.runs} runs [lowest-highest] (after ${options.warmup} requests of warm-up; a fifth of the counts for new connections)`,
   ];
   const count = (n) => Math.round(n).toLocaleString('en-US');
-  for (const { name, perRequest, spread, overhead, allocatedPerRequest } of scenarios) {
+  for (const { name, perRequest, spread, overhead, allocatedPerRequest, missesPerRequest } of scenarios) {
     lines.push(`  ${name}`);
     for (const [mode, n] of Object.entries(perRequest)) {
       const added = mode === 'none' ? '' : `${overhead[mode] >= 0 ? '+' : ''}${(overhead[mode] * 100).toFixed(1)}%`;
       const bytes = allocatedPerRequest[mode] - (mode === 'none' ? 0 : allocatedPerRequest.none);
       lines.push(`    ${mode.padEnd(10)} ${count(n).padStart(9)} [${count(spread[mode].min)}-${count(spread[mode].max)}]  ${added.padStart(6)}  ` +
         `${count(allocatedPerRequest[mode]).padStart(7)} bytes allocated${mode === 'none' ? '' : ` (${bytes >= 0 ? '+' : ''}${Math.round(bytes)})`}`);
+      if (missesPerRequest !== undefined) {
+        const misses = missesPerRequest[mode];
+        lines.push(`    ${''.padEnd(10)} cache misses per request: ${Object.entries(misses).map(([event, m]) => {
+          const more = m - (missesPerRequest.none[event] ?? 0);
+          return `${event} ${count(m)}${mode === 'none' ? '' : ` (${more >= 0 ? '+' : ''}${count(more)})`}`;
+        }).join(', ')}`);
+      }
     }
   }
   emit({ benchmark: 'e2e-callgrind', available: true, warmup: options.warmup, scenarios }, lines, options.json);

@@ -8,10 +8,11 @@
  * connection per request.
  *
  *   node bench/e2e-processes.mjs [--scenarios=request-h1-new] [--modes=none,noop,poolscope,otel]
- *                                [--rounds=9] [--warmup=5000] [--requests=7500] [--json]
+ *                                [--rounds=9] [--warmup=5000] [--requests=7500] [--app-heap-mib=0] [--json]
  *
  * Scenarios are those of bench/lib/scenarios.mjs; `--warmup` and `--requests` are keep-alive
- * counts, scaled down for a new connection per request as there.
+ * counts, scaled down for a new connection per request as there. `--app-heap-mib`: each client
+ * holds that much in live objects first, as a service does (bench/lib/e2e-client.mjs).
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,7 @@ import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
 import { TIMED_MARKER } from './lib/warm-signal.mjs';
 
 const options = parseArgs({
-  scenarios: 'request-h1-new', modes: 'none,noop,poolscope,otel', rounds: 9, warmup: 5000, requests: 7500, json: false,
+  scenarios: 'request-h1-new', modes: 'none,noop,poolscope,otel', rounds: 9, warmup: 5000, requests: 7500, appHeapMib: 0, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
 const modes = options.modes.split(',').filter((mode) => mode !== 'otel' || otelAvailable());
@@ -35,7 +36,7 @@ async function timedRun(scenario, url, mode) {
   const scaled = (n) => Math.max(1, Math.round(n * scenario.share));
   const args = [
     client, `--url=${url}`, `--client=${scenario.client}`, `--connection=${scenario.connection}`, `--mode=${mode}`,
-    `--warmup=${scaled(options.warmup)}`, `--count=${scaled(options.requests)}`, '--timed',
+    `--warmup=${scaled(options.warmup)}`, `--count=${scaled(options.requests)}`, `--app-heap-mib=${options.appHeapMib}`, '--timed',
   ];
   const [command, argv] = canPin ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args];
   const { stdout } = await promisify(execFile)(command, argv, { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
@@ -64,9 +65,10 @@ try {
   await server.close();
 }
 
-const result = { benchmark: 'e2e-processes', rounds: options.rounds, pinned: canPin, seconds: (performance.now() - started) / 1000, scenarios };
+const result = { benchmark: 'e2e-processes', rounds: options.rounds, appHeapMib: options.appHeapMib, pinned: canPin, seconds: (performance.now() - started) / 1000, scenarios };
 const lines = [
-  `e2e-processes: client CPU per request, a process per run, ${options.rounds} round${options.rounds === 1 ? '' : 's'}${canPin ? ', client on core 0, server on core 1' : ''}; ` +
+  `e2e-processes: client CPU per request, a process per run, ${options.rounds} round${options.rounds === 1 ? '' : 's'}${canPin ? ', client on core 0, server on core 1' : ''}` +
+  `${options.appHeapMib > 0 ? `, ${options.appHeapMib} MiB of the app's own live heap` : ''}; ` +
   'median [p25, p75] over the rounds',
 ];
 for (const { name, cpuPerRequest, overhead } of scenarios) {

@@ -4,7 +4,10 @@
  * (`--client='undici fetch()'`), over one keep-alive Agent or a new Agent per request, closed
  * after it (`--connection=new`). bench/e2e-callgrind.mjs counts its instructions;
  * bench/e2e-processes.mjs asks for `--timed`: the main thread's CPU time over the counted
- * requests, printed as one line of JSON after TIMED_MARKER.
+ * requests, printed as one line of JSON after TIMED_MARKER. `--app-heap-mib`: the process first
+ * holds that much in live objects, as a service's heap does; GC's marking work per request
+ * grows with what is live, so a heap of a few MiB makes any fixed memory (poolscope's own,
+ * ~3 MiB with the OpenTelemetry SDK) weigh far more than in an app.
  */
 import { Agent } from 'undici8';
 import { requestsTo } from './clients.mjs';
@@ -13,7 +16,15 @@ import { listenLikeAService } from './app-server.mjs';
 import { mainThreadCpuUsage, parseArgs } from './stats.mjs';
 import { countedWindow, TIMED_MARKER } from './warm-signal.mjs';
 
-const options = parseArgs({ url: '', mode: 'none', client: 'undici.request()', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true, timed: false });
+const options = parseArgs({
+  url: '', mode: 'none', client: 'undici.request()', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true, timed: false, appHeapMib: 0,
+});
+/** Small objects, live until the process ends, until the heap has grown by `--app-heap-mib`. */
+const appHeap = [];
+const heapAtStart = process.memoryUsage().heapUsed;
+while (process.memoryUsage().heapUsed - heapAtStart < options.appHeapMib * 1024 * 1024) {
+  for (let i = 0; i < 10_000; i++) appHeap.push({ id: appHeap.length, tags: [i], name: `item ${appHeap.length}` });
+}
 const appServer = options.appListens ? await listenLikeAService() : undefined;
 const AGENT_OPTIONS = { keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } };
 const shared = new Agent(AGENT_OPTIONS);

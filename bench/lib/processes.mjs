@@ -43,11 +43,15 @@ const CALLGRIND_V8_FLAGS = [
  * User-space instructions of `node <args>` under `valgrind --tool=callgrind`, counted from the
  * moment the script opens its counted window (countedWindow() in bench/lib/warm-signal.mjs):
  * valgrind runs the warm-up uninstrumented, several times faster, and the count starts there.
- * Also the bytes the window allocated (NaN if a collection ran in it).
+ * Also the bytes the window allocated (NaN if a collection ran in it). `cacheSim`: valgrind
+ * also simulates the caches, and `misses` holds the first-level instruction and data cache
+ * misses (`I1mr`, `D1mr`, `D1mw`) and the last level's (`ILmr`, `DLmr`, `DLmw`), its model's,
+ * not this CPU's.
  */
-export async function callgrindInstructions(args) {
+export async function callgrindInstructions(args, { cacheSim = false } = {}) {
   const child = spawn('valgrind', [
     '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', '--callgrind-out-file=/dev/null',
+    ...(cacheSim ? ['--cache-sim=yes'] : []),
     process.execPath, ...CALLGRIND_V8_FLAGS, ...args,
   ], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, POOLSCOPE_BENCH_WARM_SIGNAL: '1' } });
   let stderr = '';
@@ -66,7 +70,7 @@ export async function callgrindInstructions(args) {
   const timer = setTimeout(() => child.kill(), 900_000);
   const [code] = await once(child, 'exit');
   clearTimeout(timer);
-  const match = /Collected : (\d+)/.exec(stderr);
+  const match = /Collected : ([\d ]+)/.exec(stderr);
   if (code !== 0 || !counting || match === null) {
     throw new Error(`callgrind gave no count for ${args.join(' ')} (exit ${code}${counting ? '' : ', never warm'}): ${stderr.slice(-500)}`);
   }
@@ -76,9 +80,13 @@ export async function callgrindInstructions(args) {
   if (/Scavenge|Mark-Compact|Mark-Sweep/.test(window)) {
     // The count holds a collection's work too, which the other run of the pair may not: no figure.
     process.stderr.write(`callgrind: a garbage collection ran inside the count of ${args.join(' ')}; its figures are left out\n`);
-    return { instructions: NaN, allocated: NaN };
+    return { instructions: NaN, allocated: NaN, misses: undefined };
   }
-  return { instructions: Number(match[1]), allocated: allocated === null ? NaN : Number(allocated[1]) };
+  // With the cache simulation, one count per event, in the order of valgrind's `Events` line.
+  const counts = match[1].trim().split(/\s+/).map(Number);
+  const names = /Events *: (.*)/.exec(stderr)?.[1].trim().split(/\s+/) ?? ['Ir'];
+  const misses = cacheSim ? Object.fromEntries(names.map((name, i) => [name, counts[i]]).filter(([name]) => /m[rw]$/.test(name))) : undefined;
+  return { instructions: counts[0], allocated: allocated === null ? NaN : Number(allocated[1]), misses };
 }
 
 /** Pins this process (every thread it has now, and so the ones it makes) to one core. */
