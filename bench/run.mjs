@@ -49,8 +49,8 @@ async function runAll() {
     replay: await run('replay.mjs', smoke('replay', [])),
     callgrind: options.callgrind && valgrindAvailable() ? await run('callgrind.mjs', smoke('callgrind', [])) : undefined,
     e2e: await run('e2e.mjs', smoke('e2e', [])),
-    // A new connection per request only, ~1 minute: `--scenarios=request-h1,request-h1-new` and
-    // so on for the others.
+    // A new connection per request only, ~1 minute; the keep-alive scenarios, with the counts
+    // they need, take 16 minutes more (`node bench/e2e-processes.mjs --scenarios=...`, BENCHMARKS.md).
     e2eProcesses: await run('e2e-processes.mjs', smoke('e2eProcesses', [])),
     // Three modes of the four, three scenarios of the five and one run of each keep this under
     // five minutes; `node bench/e2e-callgrind.mjs` runs them all three times, for BENCHMARKS.md.
