@@ -18,7 +18,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MODES, otelAvailable } from './lib/modes.mjs';
-import { canPin, startServerProcess } from './lib/processes.mjs';
+import { canPin, nodeOnCore, startServerProcess } from './lib/processes.mjs';
 import { listenForScenarios, scenariosNamed } from './lib/scenarios.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
 import { TIMED_MARKER } from './lib/warm-signal.mjs';
@@ -38,7 +38,7 @@ async function timedRun(scenario, url, mode) {
     client, `--url=${url}`, `--client=${scenario.client}`, `--connection=${scenario.connection}`, `--mode=${mode}`,
     `--warmup=${scaled(options.warmup)}`, `--count=${scaled(options.requests)}`, `--app-heap-mib=${options.appHeapMib}`, '--timed',
   ];
-  const [command, argv] = canPin ? ['taskset', ['-c', '0', process.execPath, ...args]] : [process.execPath, args];
+  const [command, argv] = nodeOnCore(0, args);
   const { stdout } = await promisify(execFile)(command, argv, { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
   const line = stdout.split('\n').find((l) => l.startsWith(TIMED_MARKER));
   if (line === undefined) throw new Error(`the ${mode} client of ${scenario.name} printed no figures: ${stdout.slice(-300)}`);

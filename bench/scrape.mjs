@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici8';
 import { start } from '../dist/index.js';
 import { watchBlocking } from './lib/loop-blocking.mjs';
-import { canPin, startServerProcess } from './lib/processes.mjs';
+import { canPin, nodeOnCore, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({ origins: 100, scrapes: 20, json: false });
@@ -73,8 +73,7 @@ const scrapeFrom = (count) => watchBlocking(async (scrapeStarts) => {
   // Each request to poolscope's endpoint starts a scrape; this process serves nothing else.
   diagnosticsChannel.subscribe('http.server.request.start', scrapeStarts);
   try {
-    const args = [process.execPath, '--input-type=module', '-e', scrapeScript, agent.metricsUrl, String(count)];
-    const { stdout } = await promisify(execFile)(...(canPin ? ['taskset', ['-c', '1', ...args]] : [args[0], args.slice(1)]));
+    const { stdout } = await promisify(execFile)(...nodeOnCore(1, ['--input-type=module', '-e', scrapeScript, agent.metricsUrl, String(count)]));
     return JSON.parse(stdout);
   } finally {
     diagnosticsChannel.unsubscribe('http.server.request.start', scrapeStarts);

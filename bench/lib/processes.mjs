@@ -96,10 +96,15 @@ export function pinSelf(core) {
   return true;
 }
 
+/** The command and arguments that run `node <args>` on one core, or unpinned where `taskset` is missing. */
+export function nodeOnCore(core, args) {
+  return canPin ? ['taskset', ['-c', String(core), process.execPath, ...args]] : [process.execPath, args];
+}
+
 /** The benchmark server in a child process on another core; `request(message)` asks it and waits for the answer. */
 export async function startServerProcess(core = 1) {
   const script = fileURLToPath(new URL('./server.mjs', import.meta.url));
-  const [command, args] = canPin ? ['taskset', ['-c', String(core), process.execPath, script]] : [process.execPath, [script]];
+  const [command, args] = nodeOnCore(core, [script]);
   const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [ready] = await Promise.race([
     once(child, 'message'),

@@ -167,7 +167,7 @@ export class OriginStats {
       if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
     }
     return {
-      origin: this, protocol, pool: undefined, poolSockets: undefined, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
+      origin: this, protocol, poolSockets: undefined, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
       requests: 0, inFlight: 0, idleSince: nowMs, closedAt: -1,
     };
   }
@@ -180,7 +180,6 @@ export class OriginStats {
    */
   joinPool(connection: Connection, pool: object | undefined, dispatcherKnown: boolean, nowMs: number): void {
     connection.joined = true;
-    connection.pool = pool;
     connection.dispatcherKnown = dispatcherKnown;
     if (pool !== undefined) {
       let sockets = this.#openPerPool.get(pool);
@@ -304,7 +303,7 @@ export class OriginStats {
     while (closes.length > 0 && nowMs - closes[0]!.closedAt > this.#churnWindowMs) closes.shift();
     for (let i = closes.length - 1; i >= 0; i--) {
       const closed = closes[i]!;
-      if (closed.pool !== connection.pool && closed.dispatcherKnown && connection.dispatcherKnown) continue;
+      if (closed.poolSockets !== connection.poolSockets && closed.dispatcherKnown && connection.dispatcherKnown) continue;
       closes.splice(i, 1);
       this.reopened++;
       this.reopenedAfter.record((nowMs - closed.idleSince) / 1000);
@@ -374,11 +373,13 @@ interface PoolSockets {
 export interface Connection {
   readonly origin: OriginStats;
   readonly protocol: ProtocolConnections;
-  /** The dispatcher it belongs to, from `joinPool()` on, when it could be told. */
-  pool: object | undefined;
-  /** That dispatcher's open sockets to the origin, this one among them. */
+  /**
+   * Its dispatcher's open sockets to the origin, this one among them, from `joinPool()` on, when
+   * the dispatcher could be told. One object per dispatcher and origin: two sockets of an origin
+   * share it exactly when they share their dispatcher, which they are not kept alive for.
+   */
   poolSockets: PoolSockets | undefined;
-  /** `pool` is the dispatcher the app called (from the interceptor), not undici's Pool. */
+  /** Its dispatcher is the one the app called (from the interceptor), not undici's Pool. */
   dispatcherKnown: boolean;
   /** Counted in its pool, at its first request. */
   joined: boolean;
