@@ -4,7 +4,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { resolveOptions } from './config.js';
 import { MeterBridge } from './export/meter-bridge.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
-import { readingsOf } from './peers/readings.js';
+import { readingsInTurns, readingsOf } from './peers/readings.js';
 import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
 import { ConsumerTable, type Consumer } from './state/peaks.js';
@@ -65,18 +65,18 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
   const tap = new UndiciTap(registry, globalDispatcher);
   tap.enable();
 
-  const local = (consumer: Consumer | undefined) => readingsOf(registry, performance.now(), consumer);
+  const local = (consumer: Consumer | undefined) => readingsInTurns(registry, consumer);
   // Threads and processes that report here: the main thread of every process adds up its
   // worker threads, and a cluster primary its workers.
   // (With the app's MeterProvider, only this thread's registry is read.)
   const peers = isMainThread && (role !== 'export' || resolved.meterProvider === undefined)
     ? new PeerAggregator(resolved.maxOrigins) : undefined;
-  const gather = async (consumer: Consumer | undefined) => peers?.gather(local(consumer), consumer) ?? local(consumer);
+  const gather = (consumer: Consumer | undefined) => peers?.gather(local(consumer), consumer) ?? local(consumer);
 
   let closeExport: () => Promise<void>;
   let metricsUrl: string | undefined;
   if (role === 'report-to-main-thread') {
-    const reporter = new ThreadReporter(threadId, local);
+    const reporter = new ThreadReporter(threadId, local, () => readingsOf(registry, performance.now(), undefined));
     closeExport = async () => reporter.close();
   } else if (role === 'report-to-cluster-primary') {
     const reporter = new ClusterReporter(gather);

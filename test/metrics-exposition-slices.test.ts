@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
 import { buildResource } from '../dist/export/resource.js';
-import { readingsOf, type Readings } from '../dist/peers/readings.js';
+import { ORIGINS_PER_TURN } from '../dist/metrics/readings.js';
+import { readingsInTurns, readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 import { serializerText } from './helpers/exposition.ts';
@@ -84,4 +85,23 @@ it('stops writing once the scraper is gone', async () => {
     return writes < 3;
   });
   assert.equal(writes, 3);
+});
+
+it('reads the origins in turns of the event loop, and reads the same as in one task', async () => {
+  const registry = populated(1_000, 1_000);
+  let turns = 0;
+  let counting = true;
+  const count = (): void => {
+    turns++;
+    if (counting) setImmediate(count);
+  };
+  setImmediate(count);
+  const inTurns = await readingsInTurns(registry, undefined);
+  counting = false;
+  const atOnce = readingsOf(registry, performance.now(), undefined);
+  assert.deepEqual(inTurns, atOnce);
+  assert.equal(inTurns.values.filter((reading) => reading.metric === 'requests').length, 2 * 1_000, 'every origin read');
+  const breaks = Math.ceil(1_000 / ORIGINS_PER_TURN) - 1;
+  assert.ok(breaks > 0, 'more origins than one turn reads');
+  assert.ok(turns >= breaks, `the event loop ran ${turns} times while ${1_000} origins were read, at least ${breaks} expected`);
 });

@@ -38,8 +38,8 @@ export async function writeExposition(readings: Readings, targetInfo: Buffer, wr
     await write(Buffer.concat([targetInfo, NO_METRICS]));
     return;
   }
-  // The readings were taken in this turn of the event loop; at 1,000 origins that took
-  // milliseconds, and the writing starts in the next.
+  // The last origins were read in this turn of the event loop (and other threads' readings
+  // merged in, if any): the writing starts in the next.
   await turn();
   // `target_info` goes first and whole, however long the resource's attributes make it.
   const chunk = new Chunk(write, targetInfo.length);

@@ -1,6 +1,6 @@
 import type { BatchObservableCallback, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
-import { readHistograms, readValues } from '../metrics/readings.js';
+import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { OriginStats } from '../state/origin-stats.js';
 import { ConsumerTable } from '../state/peaks.js';
@@ -35,10 +35,13 @@ export class MeterBridge {
     }
     // The only consumer of this thread's registry.
     const consumer = new ConsumerTable().fromStart('app meter provider');
-    this.#callback = (result) => {
-      readValues(registry, performance.now(), consumer(), (metric, value, attributes) => {
+    // The SDK waits for a callback's promise: the app's event loop runs between origins.
+    this.#callback = async (result) => {
+      const nowMs = performance.now();
+      const reader = consumer();
+      await forEachOriginInTurns(registry, (origin) => readValues(origin, nowMs, reader, (metric, value, attributes) => {
         result.observe(this.#observables.get(metric)!, value, attributes);
-      });
+      }));
     };
     this.#meter.addBatchObservableCallback(this.#callback, [...this.#observables.values()]);
     for (const origin of registry.all()) this.#mirror(origin);

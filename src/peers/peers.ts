@@ -97,10 +97,13 @@ export class PeerAggregator {
     }
   }
 
-  /** This thread's readings plus every peer's, merged, for `consumer` (see `readValues()`). */
-  async gather(local: Readings, consumer: Consumer | undefined): Promise<Readings> {
+  /**
+   * This thread's readings plus every peer's, merged, for `consumer` (see `readValues()`): the
+   * peers read theirs while this thread reads its own.
+   */
+  async gather(reading: Promise<Readings>, consumer: Consumer | undefined): Promise<Readings> {
     this.#retire();
-    const answers = await this.#ask(consumer);
+    const [local, answers] = await Promise.all([reading, this.#ask(consumer)]);
     const all = [local];
     if (this.#retired.values.length > 0 || this.#retired.histograms.length > 0) all.push(this.#retired);
     for (const [key, peer] of this.#peers) {
@@ -186,16 +189,22 @@ export class PeerAggregator {
 export class ThreadReporter {
   readonly #channel = new BroadcastChannel(CHANNEL);
   readonly #from: string;
-  readonly #read: (consumer: Consumer | undefined) => Readings;
+  readonly #readLast: () => Readings;
   #closed = false;
 
-  constructor(threadId: number, read: (consumer: Consumer | undefined) => Readings) {
+  /**
+   * `read` answers each collection, the thread's event loop running meanwhile; `readLast`, in
+   * one task, gives the readings sent as the thread ends.
+   */
+  constructor(threadId: number, read: (consumer: Consumer | undefined) => Promise<Readings>, readLast: () => Readings) {
     this.#from = `thread:${threadId}`;
-    this.#read = read;
+    this.#readLast = readLast;
     this.#channel.unref();
     this.#channel.onmessage = (event) => {
       const { data } = event as MessageEvent;
-      if (isMessage(data) && data.type === 'collect' && data.from === undefined) this.#send(data.id, consumerIn(data), false);
+      if (!isMessage(data) || data.type !== 'collect' || data.from !== undefined) return;
+      const { id } = data;
+      read(consumerIn(data)).then((readings) => this.#send(id, readings, false)).catch(() => {});
     };
     this.#channel.postMessage({ type: 'hello', from: this.#from });
   }
@@ -206,14 +215,14 @@ export class ThreadReporter {
    */
   close(): void {
     if (this.#closed) return;
-    this.#send(-1, undefined, true);
+    this.#send(-1, this.#readLast(), true);
     this.#closed = true;
     this.#channel.close();
   }
 
-  #send(id: number, consumer: Consumer | undefined, final: boolean): void {
+  #send(id: number, readings: Readings, final: boolean): void {
     if (this.#closed) return;
-    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings: this.#read(consumer), final });
+    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings, final });
   }
 }
 

@@ -1,9 +1,10 @@
+import { performance } from 'node:perf_hooks';
 import {
   ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, OTHER_ORIGIN, type MetricKey,
 } from '../metrics/catalog.js';
-import { readHistograms, readValues } from '../metrics/readings.js';
+import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
-import type { Attributes } from '../state/origin-stats.js';
+import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { Consumer } from '../state/peaks.js';
 
 /** One counter or gauge value. `weight`: the requests a ratio was taken over, to merge ratios. */
@@ -34,24 +35,36 @@ export interface Readings {
   readonly histograms: HistogramReading[];
 }
 
-/** One thread's readings for `consumer` (see `readValues()`). */
+/**
+ * One thread's readings for `consumer` (see `readValues()`), in one task: for a thread's last
+ * readings, sent from its `exit` event.
+ */
 export function readingsOf(registry: OriginRegistry, nowMs: number, consumer: Consumer | undefined): Readings {
-  const values: ValueReading[] = [];
-  readValues(registry, nowMs, consumer, (metric, value, attributes, weight = 0) => values.push({ metric, attributes, value, weight }));
-  const histograms: HistogramReading[] = [];
-  for (const origin of registry.all()) {
-    readHistograms(origin, (metric, histogram, attributes) => {
-      // A histogram appears from its first sample on, as an OpenTelemetry instrument's attribute
-      // set does: the DNS phase of an IP origin or the TLS phase of plain http never has one, and
-      // ~20 empty series per histogram would be a quarter of a scrape.
-      if (histogram.count === 0) return;
-      histograms.push({
-        metric, attributes, counts: plainCopy(histogram.counts), count: histogram.count, sum: histogram.sum,
-        min: histogram.min, max: histogram.max,
-      });
+  const readings: Readings = { values: [], histograms: [] };
+  for (const origin of registry.all()) readOrigin(readings, origin, nowMs, consumer);
+  return readings;
+}
+
+/** The same, the event loop running between every few origins (see `forEachOriginInTurns()`). */
+export async function readingsInTurns(registry: OriginRegistry, consumer: Consumer | undefined): Promise<Readings> {
+  const readings: Readings = { values: [], histograms: [] };
+  const nowMs = performance.now();
+  await forEachOriginInTurns(registry, (origin) => readOrigin(readings, origin, nowMs, consumer));
+  return readings;
+}
+
+function readOrigin({ values, histograms }: Readings, origin: OriginStats, nowMs: number, consumer: Consumer | undefined): void {
+  readValues(origin, nowMs, consumer, (metric, value, attributes, weight = 0) => values.push({ metric, attributes, value, weight }));
+  readHistograms(origin, (metric, histogram, attributes) => {
+    // A histogram appears from its first sample on, as an OpenTelemetry instrument's attribute
+    // set does: the DNS phase of an IP origin or the TLS phase of plain http never has one, and
+    // ~20 empty series per histogram would be a quarter of a scrape.
+    if (histogram.count === 0) return;
+    histograms.push({
+      metric, attributes, counts: plainCopy(histogram.counts), count: histogram.count, sum: histogram.sum,
+      min: histogram.min, max: histogram.max,
     });
-  }
-  return { values, histograms };
+  });
 }
 
 /**
