@@ -24,6 +24,7 @@ const SMOKE = {
   memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],
   scrape: ['--origins=6', '--scrapes=2'],
   scrapeLarge: ['--origins=12', '--scrapes=2'],
+  scrapeThreads: ['--origins=6', '--scrapes=2', '--threads=2'],
 };
 
 async function run(script, args = [], nodeOptions = []) {
@@ -60,6 +61,7 @@ async function runAll() {
     memory: await run('memory.mjs', smoke('memory', [])),
     scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
     scrapeLarge: await run('scrape.mjs', smoke('scrapeLarge', ['--origins=1000', '--scrapes=5'])),
+    scrapeThreads: await run('scrape.mjs', smoke('scrapeThreads', ['--origins=100', '--threads=4'])),
   };
   machine.seconds = (Date.now() - started) / 1000;
   return { machine, results };
@@ -146,17 +148,20 @@ const real = memory.real.poolscope;
 row('memory', `real traffic: ${real.requests.toLocaleString('en-US')} requests, ${real.origins.toLocaleString('en-US')} origins`,
   `counted ${real.counted.requests} / ${real.counted.opened} connections, server ${real.truth.requests} / ${real.truth.connections}; heap ${fmt.mib(memory.realPoolscopeHeap)}`,
   'equal', real.counted.requests === real.truth.requests && real.counted.opened === real.truth.connections);
-for (const scrape of [results.scrape, results.scrapeLarge]) {
-  row('scrape', `${scrape.origins} origins: size, series`, `${fmt.kib(scrape.bytes)}, ${scrape.series.toLocaleString('en-US')} series`);
-  row('scrape', `${scrape.origins} origins: time per scrape`, `${fmt.ms(scrape.timeMs.median)} [${fmt.ms(scrape.timeMs.min)}, ${fmt.ms(scrape.timeMs.max)}]`);
-  row('scrape', `${scrape.origins} origins: longest event-loop block`, `${fmt.ms(scrape.longestTaskMs)} (longest GC pause ${fmt.ms(scrape.longestGcMs)})`,
+for (const scrape of [results.scrape, results.scrapeLarge, results.scrapeThreads]) {
+  // Results saved before the worker-thread scrape existed have none.
+  if (scrape === undefined) continue;
+  const origins = `${scrape.origins} origins${scrape.threads > 0 ? ` in each of ${scrape.threads + 1} threads` : ''}`;
+  row('scrape', `${origins}: size, series`, `${fmt.kib(scrape.bytes)}, ${scrape.series.toLocaleString('en-US')} series`);
+  row('scrape', `${origins}: time per scrape`, `${fmt.ms(scrape.timeMs.median)} [${fmt.ms(scrape.timeMs.min)}, ${fmt.ms(scrape.timeMs.max)}]`);
+  row('scrape', `${origins}: longest event-loop block`, `${fmt.ms(scrape.longestTaskMs)} (longest GC pause ${fmt.ms(scrape.longestGcMs)})`,
     'a few ms', scrape.longestTaskMs <= 5);
   const perScrape = scrape.perScrapeOnCpuMs;
   if (perScrape !== undefined) {
-    row('scrape', `${scrape.origins} origins: longest block of each scrape, not counting waits for a CPU`,
+    row('scrape', `${origins}: longest block of each scrape, not counting waits for a CPU`,
       `${fmt.ms(perScrape.median)} [${fmt.ms(perScrape.p25)}, ${fmt.ms(perScrape.p75)}], max ${fmt.ms(perScrape.max)}`, 'a few ms', perScrape.max <= 5);
   }
-  row('scrape', `${scrape.origins} origins: first scrape (cold code)`, `${fmt.ms(scrape.first.timeMs)}, longest block ${fmt.ms(scrape.first.longestTaskMs)}`);
+  row('scrape', `${origins}: first scrape (cold code)`, `${fmt.ms(scrape.first.timeMs)}, longest block ${fmt.ms(scrape.first.longestTaskMs)}`);
 }
 
 const header = ['benchmark', 'measure', 'result: median [p25, p75]', 'target', 'met'];

@@ -4,18 +4,23 @@
  * for `_other`), then `/metrics` scraped from another process. Reports the time and size of
  * a scrape and how long poolscope's process had its event loop blocked meanwhile.
  *
- *   node bench/scrape.mjs [--origins=100] [--scrapes=20] [--json]
+ * `--threads=N` adds N worker threads that send the same traffic, each with poolscope reporting
+ * to the main thread: a scrape then also adds up their readings.
+ *
+ *   node bench/scrape.mjs [--origins=100] [--scrapes=20] [--threads=0] [--json]
  */
 import { execFile, execFileSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { promisify } from 'node:util';
-import { Agent, request } from 'undici8';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { start } from '../dist/index.js';
 import { watchBlocking } from './lib/loop-blocking.mjs';
 import { canPin, nodeOnCore, startServerProcess } from './lib/processes.mjs';
+import { newClient, populateAll } from './lib/scrape-traffic.mjs';
 import { emit, fmt, parseArgs, summary } from './lib/stats.mjs';
 
-const options = parseArgs({ origins: 100, scrapes: 20, json: false });
+const options = parseArgs({ origins: 100, scrapes: 20, threads: 0, json: false });
 
 // The main thread on a core of its own; V8's GC helpers run where they can, as on a machine with
 // more than one core. Pinned with the main thread, the helpers queued behind it: a parallel
@@ -36,23 +41,16 @@ const origins = [
 ];
 
 const agent = await start({ host: '127.0.0.1', port: 0, maxOrigins: options.origins });
-const dispatcher = new Agent({ keepAliveTimeout: 60_000, allowH2: true, connect: { rejectUnauthorized: false } });
-const get = async (url) => (await request(url, { dispatcher })).body.text();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Every series an origin can have from traffic: new and reused requests, a closed socket, a reopen. */
-async function populate(origin) {
-  await get(`${origin}/a`);
-  await sleep(2);
-  await get(`${origin}/b`);
-  await Promise.all([get(`${origin}/c`), get(`${origin}/d`)]);
-  if (origin.startsWith('http:')) {
-    await get(`${origin}/close?close`);
-    await sleep(2);
-    await get(`${origin}/again`);
-  }
+const { dispatcher, get } = newClient();
+await populateAll(get, origins);
+const workers = [];
+for (let i = 0; i < options.threads; i++) {
+  const worker = new Worker(new URL('./lib/scrape-traffic.mjs', import.meta.url), {
+    workerData: { scrapeTraffic: true, origins }, env: { ...process.env, POOLSCOPE_MAX_ORIGINS: String(options.origins) },
+  });
+  workers.push(worker);
+  await once(worker, 'message');
 }
-for (let i = 0; i < origins.length; i += 16) await Promise.all(origins.slice(i, i + 16).map(populate));
 const tracked = agent.snapshot().length;
 
 /**
@@ -83,6 +81,8 @@ const scrapeFrom = (count) => watchBlocking(async (scrapeStarts) => {
 const first = await scrapeFrom(1);
 const { value: scraped, periods, longestGcMs, delayMaxMs, delayP99Ms } = await scrapeFrom(options.scrapes);
 
+for (const worker of workers) worker.postMessage('end');
+await Promise.all(workers.map((worker) => once(worker, 'exit')));
 await dispatcher.close();
 await agent.shutdown();
 await server.close();
@@ -95,13 +95,15 @@ const perScrape = periods[0].onCpuMs === undefined ? undefined : summary(periods
 const firstTaskMs = first.periods[0].longestMs;
 const firstOnCpuMs = first.periods[0].onCpuMs;
 const result = {
-  benchmark: 'scrape', origins: options.origins, tracked, scrapes: options.scrapes,
+  benchmark: 'scrape', origins: options.origins, threads: options.threads, tracked, scrapes: options.scrapes,
   bytes: scraped.bytes, series: scraped.series, timeMs: time, longestTaskMs, perScrapeOnCpuMs: perScrape,
   longestGcMs, delayMaxMs, delayP99Ms,
   first: { timeMs: first.value.times[0], longestTaskMs: firstTaskMs, longestOnCpuMs: firstOnCpuMs },
 };
 emit(result, [
-  `scrape: ${options.origins} origins (maxOrigins) + _other, ${tracked} records, ${options.scrapes} scrapes from another process after a first one`,
+  `scrape: ${options.origins} origins (maxOrigins) + _other, ${tracked} records` +
+    (options.threads > 0 ? `, the same in each of ${options.threads} worker threads` : '') +
+    `, ${options.scrapes} scrapes from another process after a first one`,
   `  ${fmt.kib(scraped.bytes)}, ${scraped.series} series; scrape time median ${fmt.ms(time.median)} [${fmt.ms(time.min)}-${fmt.ms(time.max)}]`,
   `  poolscope's event loop: longest task ${fmt.ms(longestTaskMs)} (longest GC pause ${fmt.ms(longestGcMs)}), delay max ${fmt.ms(delayMaxMs)}, p99 ${fmt.ms(delayP99Ms)}`,
   ...(perScrape === undefined ? [] : [

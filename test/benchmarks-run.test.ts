@@ -80,6 +80,10 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
     assert.ok(scrape.bytes > 0 && scrape.series > 0);
     assert.ok(Number.isFinite(scrape.longestTaskMs));
   }
+  // Two worker threads sent the same traffic to the same origins: their readings add up into
+  // the main thread's series, none more.
+  assert.equal(results.scrapeThreads.threads, 2);
+  assert.equal(results.scrapeThreads.series, results.scrape.series);
 });
 
 const valgrind = await run('valgrind', ['--version']).then(() => true, () => false);

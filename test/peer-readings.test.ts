@@ -1,7 +1,7 @@
 // Adding up the readings of several threads or processes: plain data, no thread needed.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { mergeReadings, cumulativeOnly, readingsOf } from '../dist/peers/readings.js';
+import { READINGS_PER_TURN, mergeReadings, mergeReadingsInTurns, cumulativeOnly, readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { streamStarted } from '../dist/state/origin-stats.js';
 
@@ -50,4 +50,36 @@ it('folds origins past maxOrigins into _other, and an ended peer keeps only its 
   assert.ok(ended.values.some((r) => r.metric === 'requests'));
   assert.equal(ended.histograms.length, b.histograms.length);
   assert.deepEqual(JSON.parse(JSON.stringify(a)), a, 'readings survive JSON, as cluster IPC sends them');
+});
+
+it('adds up in turns of the event loop what it adds up in one task, whether the readings came by structured clone or JSON', async () => {
+  const origins = Array.from({ length: 10 }, (_, i) => `http://host-${i}.example`);
+  const threads = [
+    readingsOf(registryWith(origins, 5, 2), 1000, undefined),
+    structuredClone(readingsOf(registryWith(origins.slice(4), 3, 1), 1000, undefined)),
+    JSON.parse(JSON.stringify(readingsOf(registryWith(['http://late.example', ...origins], 2, 0), 1000, undefined))),
+  ];
+  // Many readings, so that adding them up takes several turns: the same threads again and again.
+  const all = Array.from({ length: 40 }, () => threads).flat();
+  let turns = 0;
+  let counting = true;
+  const count = (): void => {
+    turns++;
+    if (counting) setImmediate(count);
+  };
+  setImmediate(count);
+  const inTurns = await mergeReadingsInTurns(all, 8);
+  counting = false;
+  assert.deepEqual(inTurns, mergeReadings(all, 8));
+  const readings = all.reduce((sum, { values, histograms }) => sum + values.length + histograms.length, 0);
+  const breaks = Math.floor(readings / READINGS_PER_TURN) - 1;
+  assert.ok(breaks > 0, `${readings} readings take more than one turn`);
+  assert.ok(turns >= breaks, `the event loop ran ${turns} times while ${readings} readings were added up, at least ${breaks} expected`);
+  // 11 origins met, the first 8 kept. In _other: host-8 and host-9 from the first two threads
+  // (4 and 2 reused each), and from the third late.example, host-8 and its own _other (host-9).
+  assert.deepEqual(value(inTurns, 'requests', 'host-0.example', { 'undici.connection.reused': true }), [40 * 4 + 40 * 1]);
+  assert.deepEqual(value(inTurns, 'requests', 'host-4.example', { 'undici.connection.reused': true }), [40 * (4 + 2 + 1)]);
+  assert.deepEqual(value(inTurns, 'requests', '_other', { 'undici.connection.reused': true }), [40 * (2 * 4 + 2 * 2 + 3 * 1)]);
+  const series = inTurns.values.map((r) => `${r.metric} ${JSON.stringify(r.attributes)}`);
+  assert.equal(new Set(series).size, series.length, 'each series once');
 });

@@ -1,9 +1,9 @@
-import { setImmediate as turn } from 'node:timers/promises';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { Consumer } from '../state/peaks.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { MetricKey } from './catalog.js';
+import { Turns } from '../turns.js';
 
 /** `weight`, for ratios only: the requests the ratio was taken over. */
 export type ValueReading = (metric: MetricKey, value: number, attributes: Attributes, weight?: number) => void;
@@ -54,24 +54,12 @@ export function readHistograms(origin: OriginStats, read: HistogramReading): voi
 
 /**
  * Origins read in one turn of the event loop. A collection reads every origin, and at 1,000
- * origins that was 10-24 ms in one task (bench/scrape.mjs), the app's requests waiting behind
- * it: so the event loop runs between every ORIGINS_PER_TURN origins, and a collection holds it
- * about as long whatever `maxOrigins` is. A count, not a clock: the same turns on any machine.
+ * origins that was 10-24 ms in one task (bench/scrape.mjs): about 1 ms a turn now, whatever
+ * `maxOrigins` is.
  */
 export const ORIGINS_PER_TURN = 64;
 
-/**
- * Calls `read` for every origin of `registry`, the `_other` one last, letting the event loop
- * run after every ORIGINS_PER_TURN of them. An origin added meanwhile is read too.
- */
-export async function forEachOriginInTurns(registry: OriginRegistry, read: (origin: OriginStats) => void): Promise<void> {
-  let inThisTurn = 0;
-  for (const origin of registry.all()) {
-    if (inThisTurn === ORIGINS_PER_TURN) {
-      await turn();
-      inThisTurn = 0;
-    }
-    read(origin);
-    inThisTurn++;
-  }
+/** Calls `read` for every origin of `registry`, the `_other` one last, in turns (see `Turns`). */
+export function forEachOriginInTurns(registry: OriginRegistry, read: (origin: OriginStats) => void): Promise<void> {
+  return new Turns(ORIGINS_PER_TURN).forEach(registry.all(), read);
 }

@@ -2,7 +2,7 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { MAX_CONSUMERS, type Consumer } from '../state/peaks.js';
-import { cumulativeOnly, mergeReadings, type Readings } from './readings.js';
+import { cumulativeOnly, mergeReadings, mergeReadingsInTurns, type Readings } from './readings.js';
 
 /**
  * Every thread and every process counts its own traffic (undici's channels are per thread); the
@@ -110,7 +110,7 @@ export class PeerAggregator {
       const readings = answers.get(key) ?? peer.readings;
       if (readings !== undefined) all.push(readings);
     }
-    return all.length === 1 ? local : mergeReadings(all, this.#maxOrigins);
+    return all.length === 1 ? local : mergeReadingsInTurns(all, this.#maxOrigins);
   }
 
   /**

@@ -3,6 +3,7 @@ import {
   ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, OTHER_ORIGIN, type MetricKey,
 } from '../metrics/catalog.js';
 import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
+import { Turns } from '../turns.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { Consumer } from '../state/peaks.js';
@@ -84,64 +85,136 @@ const MERGED_AS_RATIO: ReadonlySet<MetricKey> = new Set(['reuseRatio']);
 const ORIGIN_KEYS: ReadonlySet<string> = new Set([ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME]);
 
 /**
+ * Readings of other threads added in one turn of the event loop, ~1 ms of work here
+ * (bench/scrape.mjs --threads): the sum of 100 origins from each of four threads held the event
+ * loop ~20 ms in one task.
+ */
+export const READINGS_PER_TURN = 1_024;
+
+/**
  * Adds up the readings of several threads or processes: counters, up-down counters, histograms
  * and most gauges add; `streams.peak` takes the largest, `reuse_ratio` the ratio over all their
  * requests. The first `maxOrigins` origins met keep their own series, the rest fold into
  * `_other`, as within one thread. (`active_requests.peak` adds each one's peak: an upper bound.)
  */
 export function mergeReadings(all: readonly Readings[], maxOrigins: number): Readings {
-  const origins = new Set<string>();
-  const fold = (attributes: Attributes): Attributes => {
+  const sum = new ReadingsSum(maxOrigins);
+  for (const { values, histograms } of all) {
+    for (let i = 0; i < values.length; i++) sum.addValue(values[i]!);
+    for (let i = 0; i < histograms.length; i++) sum.addHistogram(histograms[i]!);
+  }
+  return sum.readings();
+}
+
+/** The same, the event loop running between every READINGS_PER_TURN readings. */
+export async function mergeReadingsInTurns(all: readonly Readings[], maxOrigins: number): Promise<Readings> {
+  const sum = new ReadingsSum(maxOrigins);
+  const turns = new Turns(READINGS_PER_TURN);
+  for (const { values, histograms } of all) {
+    await turns.forEach(values, sum.addValue);
+    await turns.forEach(histograms, sum.addHistogram);
+  }
+  return sum.readings();
+}
+
+interface MergedValue { metric: MetricKey; attributes: Attributes; value: number; weight: number }
+interface MergedHistogram { metric: MetricKey; attributes: Attributes; counts: number[]; count: number; sum: number; min: number; max: number }
+
+/** The merged series of one attribute set, by metric. */
+interface SeriesSet {
+  readonly attributes: Attributes;
+  readonly values: Map<MetricKey, MergedValue>;
+  readonly histograms: Map<MetricKey, MergedHistogram>;
+}
+
+class ReadingsSum {
+  readonly #maxOrigins: number;
+  /** The origins that keep their own series, as `scheme://host:port`. */
+  readonly #origins = new Set<string>();
+  /** Attribute sets by what tells them apart (see `setKey()`), folded ones under `_other`'s. */
+  readonly #sets = new Map<string, SeriesSet>();
+  /**
+   * The set of each attribute object met. A thread's readings share one object per attribute set
+   * (structured clone keeps them shared), so most readings find theirs by identity, and the
+   * string key is built once per set, not per reading: built per reading, it was most of a merge.
+   */
+  readonly #setOfObject = new Map<Attributes, SeriesSet>();
+  /** In the order first met, as within one thread's readings. */
+  readonly #values: MergedValue[] = [];
+  readonly #histograms: MergedHistogram[] = [];
+
+  constructor(maxOrigins: number) {
+    this.#maxOrigins = maxOrigins;
+  }
+
+  readonly addValue = (reading: ValueReading): void => {
+    const set = this.#setOf(reading.attributes);
+    const known = set.values.get(reading.metric);
+    if (known === undefined) {
+      const merged = { metric: reading.metric, attributes: set.attributes, value: reading.value, weight: reading.weight };
+      set.values.set(reading.metric, merged);
+      this.#values.push(merged);
+    } else if (MERGED_BY_MAX.has(reading.metric)) {
+      known.value = Math.max(known.value, reading.value);
+    } else if (MERGED_AS_RATIO.has(reading.metric)) {
+      const weight = known.weight + reading.weight;
+      known.value = weight === 0 ? 0 : (known.value * known.weight + reading.value * reading.weight) / weight;
+      known.weight = weight;
+    } else {
+      known.value += reading.value;
+    }
+  };
+
+  readonly addHistogram = (reading: HistogramReading): void => {
+    const set = this.#setOf(reading.attributes);
+    const known = set.histograms.get(reading.metric);
+    if (known === undefined) {
+      const merged = { ...reading, attributes: set.attributes, counts: [...reading.counts] };
+      set.histograms.set(reading.metric, merged);
+      this.#histograms.push(merged);
+      return;
+    }
+    if (reading.count > 0) {
+      known.min = known.count === 0 ? reading.min : Math.min(known.min, reading.min);
+      known.max = known.count === 0 ? reading.max : Math.max(known.max, reading.max);
+    }
+    for (let i = 0; i < known.counts.length; i++) known.counts[i]! += reading.counts[i] ?? 0;
+    known.count += reading.count;
+    known.sum += reading.sum;
+  };
+
+  readings(): Readings {
+    return { values: this.#values, histograms: this.#histograms };
+  }
+
+  #setOf(attributes: Attributes): SeriesSet {
+    let set = this.#setOfObject.get(attributes);
+    if (set !== undefined) return set;
+    const folded = this.#fold(attributes);
+    const key = setKey(folded);
+    set = this.#sets.get(key);
+    if (set === undefined) {
+      set = { attributes: folded, values: new Map(), histograms: new Map() };
+      this.#sets.set(key, set);
+    }
+    this.#setOfObject.set(attributes, set);
+    return set;
+  }
+
+  /** `attributes`, or the same with the origin folded into `_other` once `maxOrigins` others were met. */
+  #fold(attributes: Attributes): Attributes {
     const address = attributes[ATTR_SERVER_ADDRESS];
     if (address === OTHER_ORIGIN) return attributes;
     const origin = `${String(attributes[ATTR_URL_SCHEME])}://${String(address)}:${String(attributes[ATTR_SERVER_PORT])}`;
-    if (origins.has(origin)) return attributes;
-    if (origins.size < maxOrigins) {
-      origins.add(origin);
+    if (this.#origins.has(origin)) return attributes;
+    if (this.#origins.size < this.#maxOrigins) {
+      this.#origins.add(origin);
       return attributes;
     }
     const folded: Record<string, string | number | boolean> = { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN };
     for (const [key, value] of Object.entries(attributes)) if (!ORIGIN_KEYS.has(key)) folded[key] = value;
     return folded;
-  };
-
-  const values = new Map<string, { metric: MetricKey; attributes: Attributes; value: number; weight: number }>();
-  const histograms = new Map<string, { metric: MetricKey; attributes: Attributes; counts: number[]; count: number; sum: number; min: number; max: number }>();
-  for (const readings of all) {
-    for (const reading of readings.values) {
-      const attributes = fold(reading.attributes);
-      const key = keyOf(reading.metric, attributes);
-      const known = values.get(key);
-      if (known === undefined) {
-        values.set(key, { ...reading, attributes });
-      } else if (MERGED_BY_MAX.has(reading.metric)) {
-        known.value = Math.max(known.value, reading.value);
-      } else if (MERGED_AS_RATIO.has(reading.metric)) {
-        const weight = known.weight + reading.weight;
-        known.value = weight === 0 ? 0 : (known.value * known.weight + reading.value * reading.weight) / weight;
-        known.weight = weight;
-      } else {
-        known.value += reading.value;
-      }
-    }
-    for (const reading of readings.histograms) {
-      const attributes = fold(reading.attributes);
-      const key = keyOf(reading.metric, attributes);
-      const known = histograms.get(key);
-      if (known === undefined) {
-        histograms.set(key, { ...reading, attributes, counts: [...reading.counts] });
-        continue;
-      }
-      if (reading.count > 0) {
-        known.min = known.count === 0 ? reading.min : Math.min(known.min, reading.min);
-        known.max = known.count === 0 ? reading.max : Math.max(known.max, reading.max);
-      }
-      for (let i = 0; i < known.counts.length; i++) known.counts[i]! += reading.counts[i] ?? 0;
-      known.count += reading.count;
-      known.sum += reading.sum;
-    }
   }
-  return { values: [...values.values()], histograms: [...histograms.values()] };
 }
 
 /** Counters and histograms only: what a thread that ended still contributes (its gauges ended with it). */
@@ -152,7 +225,12 @@ export function cumulativeOnly(readings: Readings): Readings {
   };
 }
 
-function keyOf(metric: MetricKey, attributes: Attributes): string {
-  const entries = Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `${metric}\0${JSON.stringify(entries)}`;
+/**
+ * What tells one attribute set from another: its names and values, in their order. Every thread
+ * builds its attribute sets by the same code, in the same order, so the order needs no sorting.
+ */
+function setKey(attributes: Attributes): string {
+  let key = '';
+  for (const name in attributes) key += `${name}\0${String(attributes[name])}\0`;
+  return key;
 }
