@@ -14,6 +14,8 @@ import { silence } from './warn.js';
 import type { BucketHistogram } from './state/histogram.js';
 import { PHASES } from './state/origin-stats.js';
 import type { DurationSummary, OriginSnapshot, PoolscopeAgent, PoolscopeOptions } from './types.js';
+import type { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import type { ResourceAttributes } from './export/resource.js';
 
 /**
  * The running agent lives on the global object, so a second `start()`, a second preload or a
@@ -85,17 +87,16 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
     const bridge = new MeterBridge(resolved.meterProvider, registry);
     closeExport = async () => bridge.shutdown();
   } else {
-    // The SDK and the exporters load only in the thread that exports, not in those that report.
-    const [{ MeterProvider }, { createReaders }, { buildResource }] = await Promise.all([
-      import('@opentelemetry/sdk-metrics'), import('./export/readers.js'), import('./export/resource.js'),
-    ]);
-    const resource = buildResource(resolved.serviceName);
+    // The exporters load only in the thread that exports, not in those that report, and the
+    // OpenTelemetry SDK only for the readers that need it: `/metrics` is written by poolscope.
+    const [{ createReaders }, { resourceAttributes }] = await Promise.all([import('./export/readers.js'), import('./export/resource.js')]);
+    const resource = resourceAttributes(resolved.serviceName);
     const readers = await createReaders(resolved, { gather, consumers: new ConsumerTable(), resource });
-    const provider = new MeterProvider({ resource, readers: readers.readers });
+    const provider = readers.readers.length === 0 ? undefined : await meterProvider(resource, readers.readers);
     metricsUrl = readers.metricsUrl;
     closeExport = async () => {
       readers.ending();
-      await Promise.allSettled([provider.shutdown(), readers.close()]);
+      await Promise.allSettled([provider?.shutdown(), readers.close()]);
     };
   }
 
@@ -117,6 +118,12 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
       return stopping;
     },
   };
+}
+
+/** The provider that runs the periodic readers (OTLP, console), with poolscope's resource. */
+async function meterProvider(resource: ResourceAttributes, readers: MetricReader[]): Promise<MeterProvider> {
+  const [{ MeterProvider }, { resourceFromAttributes }] = await Promise.all([import('@opentelemetry/sdk-metrics'), import('@opentelemetry/resources')]);
+  return new MeterProvider({ resource: resourceFromAttributes(resource), readers });
 }
 
 function orNull(value: number): number | null {

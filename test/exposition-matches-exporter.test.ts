@@ -10,7 +10,7 @@ import { after, it } from 'node:test';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { parseExposition } from '../dist/cli/report/exposition.js';
 import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
-import { buildResource } from '../dist/export/resource.js';
+import { resourceAttributes } from '../dist/export/resource.js';
 import { readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
@@ -23,7 +23,7 @@ import { closedPort, sleep, startServer, testCertificate } from './helpers/serve
 async function writerText(readings: Readings, resource: Resource): Promise<{ text: string; chunks: number }> {
   const chunks: Buffer[] = [];
   // The writer writes the next chunk over this one's bytes once the promise settles.
-  await writeExposition(readings, targetInfoOf(resource), async (chunk) => {
+  await writeExposition(readings, targetInfoOf(resource.attributes), async (chunk) => {
     chunks.push(Buffer.from(chunk));
     return true;
   });
@@ -126,7 +126,7 @@ it('writes what the exporter writes for readings of real traffic', async () => {
   assert.ok(readings.values.some((reading) => reading.metric === 'openConnections' && reading.attributes['network.protocol.version'] === '2'),
     'the HTTP/2 origin is in');
 
-  const resource = buildResource('exposition "test" \\ one');
+  const resource = resourceFromAttributes(resourceAttributes('exposition "test" \\ one'));
   const { text, chunks } = await writerText(readings, resource);
   const serialized = serializerText(readings, resource);
   assertSameExposition(text, serialized);

@@ -3,15 +3,16 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
-import { buildResource } from '../dist/export/resource.js';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceAttributes } from '../dist/export/resource.js';
 import { ORIGINS_PER_TURN } from '../dist/metrics/readings.js';
 import { readingsInTurns, readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 import { serializerText } from './helpers/exposition.ts';
 
-const resource = buildResource('slices');
-const targetInfo = targetInfoOf(resource);
+const resource = resourceFromAttributes(resourceAttributes('slices'));
+const targetInfo = targetInfoOf(resource.attributes);
 
 function readingsFrom(registry: OriginRegistry): Readings {
   return readingsOf(registry, performance.now(), new ConsumerTable().fromStart('test')());

@@ -1,5 +1,4 @@
 import { setImmediate as turn } from 'node:timers/promises';
-import type { Resource } from '@opentelemetry/resources';
 import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
 import type { Readings } from '../peers/readings.js';
 import type { Attributes } from '../state/origin-stats.js';
@@ -87,8 +86,8 @@ export async function writeExposition(readings: Readings, targetInfo: Buffer, wr
 }
 
 /** The `target_info` family the exporter writes first: the resource's attributes as labels. */
-export function targetInfoOf(resource: Resource): Buffer {
-  const labels = Object.entries(resource.attributes).map(([key, value]) => labelText(key, value)).join(',');
+export function targetInfoOf(attributes: Readonly<Record<string, unknown>>): Buffer {
+  const labels = Object.entries(attributes).map(([key, value]) => labelText(key, value)).join(',');
   return Buffer.from(`# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info${labels === '' ? '' : `{${labels}}`} 1\n`);
 }
 

@@ -19,9 +19,10 @@ export class PoolscopeMetricProducer implements MetricProducer {
   readonly #read: () => Promise<Readings>;
   readonly #startTime: HrTime;
 
-  constructor(read: () => Promise<Readings>, startTime: HrTime) {
+  /** `startedAtMs`: the agent's start, in milliseconds since the epoch, where cumulative figures begin. */
+  constructor(read: () => Promise<Readings>, startedAtMs: number) {
     this.#read = read;
-    this.#startTime = startTime;
+    this.#startTime = millisToHrTime(startedAtMs);
   }
 
   async collect(): Promise<CollectionResult> {

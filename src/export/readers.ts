@@ -1,15 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { millisToHrTime } from '@opentelemetry/core';
-import type { Resource } from '@opentelemetry/resources';
 import type { MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { ResolvedOptions } from '../config.js';
 import type { Readings } from '../peers/readings.js';
 import type { Consumer, ConsumerTable } from '../state/peaks.js';
 import { warnOnce } from '../warn.js';
 import { targetInfoOf, writeExposition } from './exposition.js';
-import { PoolscopeMetricProducer } from './metric-producer.js';
-import { otlpExporter } from './otlp.js';
+import type { ResourceAttributes } from './resource.js';
 
 /** The readers that carry poolscope's metrics out, and what must be closed with them. */
 export interface Readers {
@@ -24,20 +21,22 @@ export interface Readers {
 export interface Source {
   readonly gather: (consumer: Consumer) => Promise<Readings>;
   readonly consumers: ConsumerTable;
-  /** poolscope's provider's resource, for the `/metrics` endpoint, which is no reader of it. */
-  readonly resource: Resource;
+  /** poolscope's resource: `target_info` on `/metrics`, and the provider's for the other readers. */
+  readonly resource: ResourceAttributes;
 }
 
 /**
- * Builds one reader per chosen exporter; each exporter's package is loaded only when chosen.
- * A reader that cannot start is left out with a warning: the app runs on either way.
- * Each periodic reader, and each `/metrics` scraper, is a consumer of its own.
+ * Builds one reader per chosen exporter; each exporter's package is loaded only when chosen, and
+ * `/metrics` alone loads nothing of OpenTelemetry (see `resourceAttributes()`). A reader that
+ * cannot start is left out with a warning: the app runs on either way. Each periodic reader,
+ * and each `/metrics` scraper, is a consumer of its own.
  */
 export async function createReaders(options: ResolvedOptions, source: Source): Promise<Readers> {
-  const startTime = millisToHrTime(Date.now());
-  const producer = (name: string): MetricProducer => {
+  const startedAtMs = Date.now();
+  const producer = async (name: string): Promise<MetricProducer> => {
+    const { PoolscopeMetricProducer } = await import('./metric-producer.js');
     const consumer = source.consumers.fromStart(name);
-    return new PoolscopeMetricProducer(() => source.gather(consumer()), startTime);
+    return new PoolscopeMetricProducer(() => source.gather(consumer()), startedAtMs);
   };
   const readers: MetricReader[] = [];
   const lastExports: Array<{ ending(): void }> = [];
@@ -50,12 +49,13 @@ export async function createReaders(options: ResolvedOptions, source: Source): P
         if (prometheus === undefined) continue;
         ({ server, metricsUrl } = prometheus);
       } else if (name === 'otlp') {
+        const { otlpExporter } = await import('./otlp.js');
         const exporter = await otlpExporter();
         lastExports.push(exporter);
-        readers.push(await periodicReader(exporter, options, producer('otlp')));
+        readers.push(await periodicReader(exporter, options, await producer('otlp')));
       } else {
         const { ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
-        readers.push(await periodicReader(new ConsoleMetricExporter(), options, producer('console')));
+        readers.push(await periodicReader(new ConsoleMetricExporter(), options, await producer('console')));
       }
     } catch (error) {
       warnOnce('POOLSCOPE_EXPORTER_FAILED',

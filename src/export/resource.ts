@@ -1,15 +1,97 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { invalid } from '../config.js';
+
+/** A resource's attributes: the labels of `target_info`, and the resource of OTLP exports. */
+export type ResourceAttributes = Readonly<Record<string, string>>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Longest key or value OTEL_RESOURCE_ATTRIBUTES may hold, as OpenTelemetry's detector allows. */
+const MAX_ATTRIBUTE_LENGTH = 255;
 
 /**
- * The resource of poolscope's own provider: the SDK's defaults, then `OTEL_RESOURCE_ATTRIBUTES`,
- * then `service.name` from the option or `OTEL_SERVICE_NAME`, else the app's package name.
+ * poolscope's resource, as OpenTelemetry's `defaultResource()` merged with its environment
+ * detector makes it: `telemetry.sdk.*`, then OTEL_RESOURCE_ATTRIBUTES; `service.name` from the
+ * option or OTEL_SERVICE_NAME, else the one OTEL_RESOURCE_ATTRIBUTES names, else the app's
+ * package name, else `unknown_service:<argv0>`.
+ *
+ * Built here rather than by `@opentelemetry/resources`: that package and what it loads hold
+ * ~3 MiB of heap for the life of the app, and `/metrics` alone needs nothing else of
+ * OpenTelemetry. With them loaded, `fetch()` cost ~10% more CPU per request than with nothing
+ * subscribed, against ~2% without (bench/e2e-processes.mjs, BENCHMARKS.md): its GC marks what
+ * is live, and in a small heap poolscope's share was most of it.
  */
-export function buildResource(serviceName: string | undefined): Resource {
-  const name = serviceName ?? appPackageName();
-  const base = defaultResource().merge(detectResources({ detectors: [envDetector] }));
-  return name === undefined ? base : base.merge(resourceFromAttributes({ 'service.name': name }));
+export function resourceAttributes(serviceName: string | undefined, env: Env = process.env): ResourceAttributes {
+  const attributes: Record<string, string> = {
+    'service.name': `unknown_service:${process.argv0}`,
+    'telemetry.sdk.language': 'nodejs',
+    'telemetry.sdk.name': 'opentelemetry',
+  };
+  const sdkVersion = openTelemetryVersion();
+  if (sdkVersion !== undefined) attributes['telemetry.sdk.version'] = sdkVersion;
+  const fromEnv = attributesFromEnv(env.OTEL_RESOURCE_ATTRIBUTES);
+  Object.assign(attributes, fromEnv);
+  const name = serviceName ?? fromEnv?.['service.name'] ?? appPackageName();
+  if (name !== undefined) attributes['service.name'] = name;
+  return attributes;
+}
+
+/**
+ * OTEL_RESOURCE_ATTRIBUTES: `key=value` pairs separated by commas, keys and values
+ * percent-encoded. As the specification says, one bad pair discards them all; here with a warning.
+ */
+function attributesFromEnv(value: string | undefined): Record<string, string> | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const attributes: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    if (pair.trim() === '') continue;
+    const parts = pair.split('=');
+    const key = parts.length === 2 ? decoded(parts[0]!.trim()) : undefined;
+    const text = parts.length === 2 ? decoded(parts[1]!.trim()) : undefined;
+    if (key === undefined || text === undefined || key === '' || key.length > MAX_ATTRIBUTE_LENGTH || text.length > MAX_ATTRIBUTE_LENGTH) {
+      invalid({ name: 'OTEL_RESOURCE_ATTRIBUTES', value },
+        `key=value pairs separated by commas, percent-encoded, each key and value at most ${MAX_ATTRIBUTE_LENGTH} characters`, 'none of them');
+      return undefined;
+    }
+    attributes[key] = text;
+  }
+  return attributes;
+}
+
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The version of the OpenTelemetry SDK installed beside poolscope, as `telemetry.sdk.version`
+ * says it: read from `@opentelemetry/core`'s package.json, without loading the package.
+ */
+function openTelemetryVersion(): string | undefined {
+  try {
+    let folder = dirname(createRequire(import.meta.url).resolve('@opentelemetry/core'));
+    for (let depth = 0; depth < 4; depth++) {
+      const pkg = readPackage(folder);
+      if (pkg?.name === '@opentelemetry/core') return typeof pkg.version === 'string' ? pkg.version : undefined;
+      folder = dirname(folder);
+    }
+  } catch {
+    // Not resolvable from here: the attribute is left out.
+  }
+  return undefined;
+}
+
+function readPackage(folder: string): { name?: unknown; version?: unknown } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `name` of the package.json nearest the app's entry script. */
@@ -18,14 +100,11 @@ function appPackageName(): string | undefined {
   if (entry === undefined) return undefined;
   let folder = dirname(entry);
   for (let depth = 0; depth < 32; depth++) {
-    try {
-      const { name } = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name?: unknown };
-      return typeof name === 'string' && name !== '' ? name : undefined;
-    } catch {
-      const parent = dirname(folder);
-      if (parent === folder) return undefined;
-      folder = parent;
-    }
+    const pkg = readPackage(folder);
+    if (pkg !== undefined) return typeof pkg.name === 'string' && pkg.name !== '' ? pkg.name : undefined;
+    const parent = dirname(folder);
+    if (parent === folder) return undefined;
+    folder = parent;
   }
   return undefined;
 }
