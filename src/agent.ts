@@ -77,27 +77,45 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
 
   let closeExport: () => Promise<void>;
   let metricsUrl: string | undefined;
-  if (role === 'report-to-main-thread') {
-    const reporter = new ThreadReporter(threadId, local, () => readingsOf(registry, performance.now(), undefined));
-    closeExport = async () => reporter.close();
-  } else if (role === 'report-to-cluster-primary') {
-    const reporter = new ClusterReporter(gather);
-    closeExport = () => reporter.close();
-  } else if (resolved.meterProvider !== undefined) {
-    const bridge = new MeterBridge(resolved.meterProvider, registry);
-    closeExport = async () => bridge.shutdown();
-  } else {
-    // The exporters load only in the thread that exports, not in those that report, and the
-    // OpenTelemetry SDK only for the readers that need it: `/metrics` is written by poolscope.
-    const [{ createReaders }, { resourceAttributes }] = await Promise.all([import('./export/readers.js'), import('./export/resource.js')]);
-    const resource = resourceAttributes(resolved.serviceName);
-    const readers = await createReaders(resolved, { gather, consumers: new ConsumerTable(), resource });
-    const provider = readers.readers.length === 0 ? undefined : await meterProvider(resource, readers.readers);
-    metricsUrl = readers.metricsUrl;
-    closeExport = async () => {
-      readers.ending();
-      await Promise.allSettled([provider?.shutdown(), readers.close()]);
-    };
+  try {
+    if (role === 'report-to-main-thread') {
+      // A worker answers in one task: an answer that misses the main thread's window loses the
+      // peaks it took, and a thread holds at most `maxOrigins` origins.
+      const read = (consumer: Consumer | undefined) => readingsOf(registry, performance.now(), consumer);
+      const reporter = new ThreadReporter(threadId, read);
+      closeExport = async () => reporter.close();
+    } else if (role === 'report-to-cluster-primary') {
+      const reporter = new ClusterReporter(gather);
+      closeExport = () => reporter.close();
+    } else if (resolved.meterProvider !== undefined) {
+      const bridge = new MeterBridge(resolved.meterProvider, registry);
+      closeExport = async () => bridge.shutdown();
+    } else {
+      // The exporters load only in the thread that exports, not in those that report, and the
+      // OpenTelemetry SDK only for the readers that need it: `/metrics` is written by poolscope.
+      const [{ createReaders }, { resourceAttributes }] = await Promise.all([import('./export/readers.js'), import('./export/resource.js')]);
+      const resource = resourceAttributes(resolved.serviceName);
+      const readers = await createReaders(resolved, { gather, consumers: new ConsumerTable(), resource });
+      let provider: MeterProvider | undefined;
+      try {
+        provider = readers.readers.length === 0 ? undefined : await meterProvider(resource, readers.readers);
+      } catch (error) {
+        readers.ending();
+        await readers.close();
+        throw error;
+      }
+      metricsUrl = readers.metricsUrl;
+      closeExport = async () => {
+        readers.ending();
+        await Promise.allSettled([provider?.shutdown(), readers.close()]);
+      };
+    }
+  } catch (error) {
+    // A start that fails leaves nothing behind: no subscriber, no server, no patched dispatcher.
+    tap.disable();
+    globalDispatcher?.disable();
+    peers?.close();
+    throw error;
   }
 
   let stopping: Promise<void> | undefined;

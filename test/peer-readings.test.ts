@@ -83,3 +83,15 @@ it('adds up in turns of the event loop what it adds up in one task, whether the 
   const series = inTurns.values.map((r) => `${r.metric} ${JSON.stringify(r.attributes)}`);
   assert.equal(new Set(series).size, series.length, 'each series once');
 });
+
+it('merges one series whatever the order of its attributes, and keeps apart values of different types', () => {
+  const reading = (attributes: Record<string, string | number | boolean>, value: number) =>
+    ({ values: [{ metric: 'requests' as const, attributes, value, weight: 0 }], histograms: [] });
+  const merged = mergeReadings([
+    reading({ 'server.address': 'a.example', 'server.port': 443, 'url.scheme': 'https', 'undici.connection.reused': true }, 2),
+    reading({ 'undici.connection.reused': true, 'url.scheme': 'https', 'server.port': 443, 'server.address': 'a.example' }, 3),
+    reading({ 'server.address': 'a.example', 'server.port': '443', 'url.scheme': 'https', 'undici.connection.reused': true }, 5),
+  ], 10);
+  assert.deepEqual(merged.values.map((r) => r.value), [5, 5]);
+  assert.deepEqual(merged.values.map((r) => typeof r.attributes['server.port']), ['number', 'string']);
+});

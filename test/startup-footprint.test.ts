@@ -56,3 +56,38 @@ it('loads the SDK once a reader needs it (OTLP)', async () => {
   });
   for (const name of ['@opentelemetry/sdk-metrics', '@opentelemetry/resources']) assert.ok(packages.includes(name), `${name} in ${packages.join(', ')}`);
 });
+
+it('leaves nothing behind when the SDK cannot load: no subscriber, no /metrics port, and a later start works', async () => {
+  const port = await closedPort();
+  const script = `
+    import diagnosticsChannel from 'node:diagnostics_channel';
+    import { registerHooks } from 'node:module';
+    import { createServer } from 'node:net';
+    registerHooks({
+      resolve(specifier, context, next) {
+        // Only the provider's import: the OTLP reader is made by then, and /metrics is listening.
+        if (specifier === '@opentelemetry/resources' && context.parentURL?.endsWith('/dist/agent.js')) throw new Error('resources cannot load here');
+        return next(specifier, context);
+      },
+    });
+    const { start } = await import('poolscope');
+    const failed = await start({ host: '127.0.0.1', port: ${port} }).then(() => undefined, (error) => String(error));
+    const subscribed = diagnosticsChannel.hasSubscribers('undici:request:create');
+    const portFree = await new Promise((resolve) => {
+      const server = createServer().once('error', () => resolve(false)).listen(${port}, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    process.env.OTEL_METRICS_EXPORTER = 'prometheus';
+    const again = await start({ host: '127.0.0.1', port: ${port} });
+    const served = (await fetch(again.metricsUrl)).status;
+    await again.shutdown();
+    process.stdout.write(JSON.stringify({ failed, subscribed, portFree, served }));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: projectRoot, env: { ...process.env, OTEL_METRICS_EXPORTER: 'prometheus,otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` }, timeout: 30_000,
+  });
+  const result = JSON.parse(stdout) as { failed: string | undefined; subscribed: boolean; portFree: boolean; served: number };
+  assert.match(result.failed ?? '', /resources cannot load here/, 'the start failed');
+  assert.equal(result.subscribed, false, 'no channel subscriber left');
+  assert.equal(result.portFree, true, 'the /metrics port closed again');
+  assert.equal(result.served, 200, 'a later start serves /metrics');
+});

@@ -25,7 +25,7 @@ const MAX_ATTRIBUTE_LENGTH = 255;
  */
 export function resourceAttributes(serviceName: string | undefined, env: Env = process.env): ResourceAttributes {
   const attributes: Record<string, string> = {
-    'service.name': `unknown_service:${process.argv0}`,
+    'service.name': process.argv0 === '' ? 'unknown_service' : `unknown_service:${process.argv0}`,
     'telemetry.sdk.language': 'nodejs',
     'telemetry.sdk.name': 'opentelemetry',
   };
@@ -69,12 +69,14 @@ function decoded(text: string): string | undefined {
 }
 
 /**
- * The version of the OpenTelemetry SDK installed beside poolscope, as `telemetry.sdk.version`
- * says it: read from `@opentelemetry/core`'s package.json, without loading the package.
+ * The version of the OpenTelemetry SDK poolscope would load, as `telemetry.sdk.version` says
+ * it: that of the `@opentelemetry/core` that `@opentelemetry/resources` resolves (it pins one),
+ * read from its package.json without loading either.
  */
 function openTelemetryVersion(): string | undefined {
   try {
-    let folder = dirname(createRequire(import.meta.url).resolve('@opentelemetry/core'));
+    const resources = createRequire(import.meta.url).resolve('@opentelemetry/resources');
+    let folder = dirname(createRequire(resources).resolve('@opentelemetry/core'));
     for (let depth = 0; depth < 4; depth++) {
       const pkg = readPackage(folder);
       if (pkg?.name === '@opentelemetry/core') return typeof pkg.version === 'string' ? pkg.version : undefined;

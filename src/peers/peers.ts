@@ -189,22 +189,16 @@ export class PeerAggregator {
 export class ThreadReporter {
   readonly #channel = new BroadcastChannel(CHANNEL);
   readonly #from: string;
-  readonly #readLast: () => Readings;
+  readonly #read: (consumer: Consumer | undefined) => Readings;
   #closed = false;
 
-  /**
-   * `read` answers each collection, the thread's event loop running meanwhile; `readLast`, in
-   * one task, gives the readings sent as the thread ends.
-   */
-  constructor(threadId: number, read: (consumer: Consumer | undefined) => Promise<Readings>, readLast: () => Readings) {
+  constructor(threadId: number, read: (consumer: Consumer | undefined) => Readings) {
     this.#from = `thread:${threadId}`;
-    this.#readLast = readLast;
+    this.#read = read;
     this.#channel.unref();
     this.#channel.onmessage = (event) => {
       const { data } = event as MessageEvent;
-      if (!isMessage(data) || data.type !== 'collect' || data.from !== undefined) return;
-      const { id } = data;
-      read(consumerIn(data)).then((readings) => this.#send(id, readings, false)).catch(() => {});
+      if (isMessage(data) && data.type === 'collect' && data.from === undefined) this.#send(data.id, consumerIn(data), false);
     };
     this.#channel.postMessage({ type: 'hello', from: this.#from });
   }
@@ -215,14 +209,14 @@ export class ThreadReporter {
    */
   close(): void {
     if (this.#closed) return;
-    this.#send(-1, this.#readLast(), true);
+    this.#send(-1, undefined, true);
     this.#closed = true;
     this.#channel.close();
   }
 
-  #send(id: number, readings: Readings, final: boolean): void {
+  #send(id: number, consumer: Consumer | undefined, final: boolean): void {
     if (this.#closed) return;
-    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings, final });
+    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings: this.#read(consumer), final });
   }
 }
 

@@ -37,8 +37,8 @@ export interface Readings {
 }
 
 /**
- * One thread's readings for `consumer` (see `readValues()`), in one task: for a thread's last
- * readings, sent from its `exit` event.
+ * One thread's readings for `consumer` (see `readValues()`), in one task: what a worker thread
+ * answers its main thread with, and its last readings, sent from its `exit` event.
  */
 export function readingsOf(registry: OriginRegistry, nowMs: number, consumer: Consumer | undefined): Readings {
   const readings: Readings = { values: [], histograms: [] };
@@ -226,11 +226,14 @@ export function cumulativeOnly(readings: Readings): Readings {
 }
 
 /**
- * What tells one attribute set from another: its names and values, in their order. Every thread
- * builds its attribute sets by the same code, in the same order, so the order needs no sorting.
+ * What tells one attribute set from another: its names, sorted, and its values with their
+ * types (a port is a number). Built once per attribute set met, not per reading.
  */
 function setKey(attributes: Attributes): string {
   let key = '';
-  for (const name in attributes) key += `${name}\0${String(attributes[name])}\0`;
+  for (const name of Object.keys(attributes).sort()) {
+    const value = attributes[name];
+    key += `${name}\0${typeof value}\0${String(value)}\0`;
+  }
   return key;
 }
