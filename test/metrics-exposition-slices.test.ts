@@ -10,6 +10,7 @@ import { readingsInTurns, readingsOf, type Readings } from '../dist/peers/readin
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 import { serializerText } from './helpers/exposition.ts';
+import { TurnCounter } from './helpers/turns.ts';
 
 const resource = resourceFromAttributes(resourceAttributes('slices'));
 const targetInfo = targetInfoOf(resource.attributes);
@@ -40,13 +41,7 @@ function populated(origins: number, maxOrigins: number): OriginRegistry {
 
 /** The text written, in how many chunks, and how many of those came after the event loop had turned. */
 async function sliced(readings: Readings): Promise<{ text: string; chunks: number; afterTurns: number }> {
-  let turns = 0;
-  let counting = true;
-  const count = (): void => {
-    turns++;
-    if (counting) setImmediate(count);
-  };
-  setImmediate(count);
+  const counter = new TurnCounter();
   let text = '';
   let chunks = 0;
   let afterTurns = 0;
@@ -54,11 +49,11 @@ async function sliced(readings: Readings): Promise<{ text: string; chunks: numbe
   await writeExposition(readings, targetInfo, async (chunk) => {
     text += chunk.toString('utf8');
     chunks++;
-    if (turns > turnsAtLastChunk) afterTurns++;
-    turnsAtLastChunk = turns;
+    if (counter.turns > turnsAtLastChunk) afterTurns++;
+    turnsAtLastChunk = counter.turns;
     return true;
   });
-  counting = false;
+  counter.stop();
   return { text, chunks, afterTurns };
 }
 
@@ -90,15 +85,9 @@ it('stops writing once the scraper is gone', async () => {
 
 it('reads the origins in turns of the event loop, and reads the same as in one task', async () => {
   const registry = populated(1_000, 1_000);
-  let turns = 0;
-  let counting = true;
-  const count = (): void => {
-    turns++;
-    if (counting) setImmediate(count);
-  };
-  setImmediate(count);
+  const counter = new TurnCounter();
   const inTurns = await readingsInTurns(registry, undefined);
-  counting = false;
+  const turns = counter.stop();
   const atOnce = readingsOf(registry, performance.now(), undefined);
   assert.deepEqual(inTurns, atOnce);
   assert.equal(inTurns.values.filter((reading) => reading.metric === 'requests').length, 2 * 1_000, 'every origin read');

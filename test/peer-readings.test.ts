@@ -4,6 +4,7 @@ import { it } from 'node:test';
 import { READINGS_PER_TURN, mergeReadings, mergeReadingsInTurns, cumulativeOnly, readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { streamStarted } from '../dist/state/origin-stats.js';
+import { TurnCounter } from './helpers/turns.ts';
 
 /** A registry with `requests` sent on one socket to each origin, `reused` of them on a reused socket. */
 function registryWith(origins: string[], requests: number, streams: number): OriginRegistry {
@@ -61,15 +62,9 @@ it('adds up in turns of the event loop what it adds up in one task, whether the 
   ];
   // Many readings, so that adding them up takes several turns: the same threads again and again.
   const all = Array.from({ length: 40 }, () => threads).flat();
-  let turns = 0;
-  let counting = true;
-  const count = (): void => {
-    turns++;
-    if (counting) setImmediate(count);
-  };
-  setImmediate(count);
+  const counter = new TurnCounter();
   const inTurns = await mergeReadingsInTurns(all, 8);
-  counting = false;
+  const turns = counter.stop();
   assert.deepEqual(inTurns, mergeReadings(all, 8));
   const readings = all.reduce((sum, { values, histograms }) => sum + values.length + histograms.length, 0);
   const breaks = Math.floor(readings / READINGS_PER_TURN) - 1;
