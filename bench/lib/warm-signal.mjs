@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline';
+import { readSync, writeSync } from 'node:fs';
 
 /** What a benchmark process prints when its warm-up is done, under callgrind. */
 export const WARM_MARKER = 'poolscope-bench:warm';
@@ -26,18 +26,35 @@ export const ALLOCATED_MARKER = 'poolscope-bench:allocated';
 export async function countedWindow() {
   globalThis.gc?.({ type: 'minor' });
   if (process.env.POOLSCOPE_BENCH_WARM_SIGNAL === '1') {
-    process.stdout.write(`${WARM_MARKER}\n`);
-    const lines = createInterface({ input: process.stdin });
-    await new Promise((resolve) => lines.once('line', resolve));
-    lines.close();
-    process.stdin.unref?.();
+    writeSync(1, `${WARM_MARKER}\n`);
+    waitForGo();
   }
   const heapBefore = process.memoryUsage().heapUsed;
   return function closeWindow() {
     const allocated = process.memoryUsage().heapUsed - heapBefore;
     // Whether a collection ran in between, callgrindInstructions() reads from V8's --trace-gc:
     // watching with a PerformanceObserver cost ~900 instructions per replayed request.
-    if (process.env.POOLSCOPE_BENCH_WARM_SIGNAL === '1') process.stdout.write(`${ALLOCATED_MARKER} ${allocated}\n`);
+    if (process.env.POOLSCOPE_BENCH_WARM_SIGNAL === '1') writeSync(1, `${ALLOCATED_MARKER} ${allocated}\n`);
     return allocated;
   };
+}
+
+/**
+ * Blocks until the parent writes a line to standard input, read straight from the file
+ * descriptor: the first use of `process.stdin` or `process.stdout` makes stream objects of new
+ * shapes, and the hot stream functions of the request path, fed them, were deoptimized at the
+ * start of every count (~100 deoptimizations, 160 million instructions in an HTTP/2 client's
+ * count of 1,500 requests).
+ */
+function waitForGo() {
+  const byte = Buffer.alloc(1);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      if (readSync(0, byte, 0, 1, null) === 0 || byte[0] === 0x0a) return;
+    } catch (error) {
+      if (error.code !== 'EAGAIN') throw error;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
 }
