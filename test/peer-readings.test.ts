@@ -1,7 +1,9 @@
 // Adding up the readings of several threads or processes: plain data, no thread needed.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { READINGS_PER_TURN, mergeReadings, mergeReadingsInTurns, cumulativeOnly, readingsOf } from '../dist/peers/readings.js';
+import {
+  READINGS_PER_TURN, cumulativeOnly, isPacked, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, unpackReadings,
+} from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { streamStarted } from '../dist/state/origin-stats.js';
 import { TurnCounter } from './helpers/turns.ts';
@@ -89,4 +91,34 @@ it('merges one series whatever the order of its attributes, and keeps apart valu
   ], 10);
   assert.deepEqual(merged.values.map((r) => r.value), [5, 5]);
   assert.deepEqual(merged.values.map((r) => typeof r.attributes['server.port']), ['number', 'string']);
+});
+
+it('packs a thread\'s readings into typed arrays that cross threads whole, and adds them up as it adds up the objects', async () => {
+  const origins = Array.from({ length: 12 }, (_, i) => `http://host-${i}.example`);
+  const thread = readingsOf(registryWith(origins, 4, 2), 1000, undefined);
+  const packed = structuredClone(packReadings(thread));
+  assert.ok(isPacked(packed), 'structured clone keeps it packed');
+  assert.ok(packed.values instanceof Float64Array && packed.histograms instanceof Float64Array);
+  assert.deepEqual(unpackReadings(packed), thread);
+  const other = readingsOf(registryWith(origins.slice(6), 2, 1), 1000, undefined);
+  assert.deepEqual(await mergeReadingsInTurns([other, packed, packed], 8), mergeReadings([other, thread, thread], 8));
+});
+
+it('leaves out of packed readings the metrics it does not know, and what does not add up, rather than failing the collection', async () => {
+  const thread = readingsOf(registryWith(['http://a.example'], 3, 0), 1000, undefined);
+  const packed = packReadings(thread);
+  // A newer copy of poolscope names a metric this one does not have.
+  const renamed = { ...packed, metrics: packed.metrics.map((name) => (name === 'requests' ? 'requestsByPhaseOfMoon' : name)) };
+  const merged = await mergeReadingsInTurns([renamed], 10);
+  assert.equal(merged.values.filter((r) => r.metric === 'requests').length, 0);
+  assert.equal(merged.values.length, thread.values.filter((r) => r.metric !== 'requests').length);
+  assert.equal(merged.histograms.length, thread.histograms.length);
+  // A set index past the sets sent, and a histogram cut short.
+  const values = packed.values.slice();
+  values[1] = 1e6;
+  const cut = { ...packed, values, histograms: packed.histograms.subarray(0, packed.histograms.length - 1) };
+  const partial = unpackReadings(cut);
+  assert.equal(partial.values.length, thread.values.length - 1);
+  assert.equal(partial.histograms.length, thread.histograms.length - 1);
+  assert.ok(!isPacked({ ...packed, values: Array.from(packed.values) }), 'numbers that are not a typed array are not packed readings');
 });

@@ -2,7 +2,9 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { MAX_CONSUMERS, type Consumer } from '../state/peaks.js';
-import { cumulativeOnly, mergeReadings, mergeReadingsInTurns, type Readings } from './readings.js';
+import {
+  cumulativeOnly, isPacked, mergeReadings, mergeReadingsInTurns, packReadings, unpackReadings, type PackedReadings, type PeerReadings, type Readings,
+} from './readings.js';
 
 /**
  * Every thread and every process counts its own traffic (undici's channels are per thread); the
@@ -24,11 +26,13 @@ const ANSWER_WITHIN_MS = 500;
 type PeerMessage =
   | { readonly type: 'hello' }
   | { readonly type: 'collect'; readonly id: number; readonly consumer: Consumer | undefined }
-  | { readonly type: 'readings'; readonly id: number; readonly readings: Readings; readonly final: boolean };
+  | { readonly type: 'readings'; readonly id: number; readonly readings: Readings; readonly final: boolean }
+  // A type of its own: a copy of poolscope from before packing ignores it rather than misreading it.
+  | { readonly type: 'packed-readings'; readonly id: number; readonly readings: PackedReadings; readonly final: boolean };
 
 interface Peer {
   /** Its latest answer, to whichever consumer: shown while it does not answer in time. */
-  readings: Readings | undefined;
+  readings: PeerReadings | undefined;
   /** It ended (or said its last): its counters are folded into the retired sum at the next collection. */
   ended: boolean;
   /** It missed a collection: not waited for until it answers again. */
@@ -40,7 +44,7 @@ interface Peer {
 /** One collection's questions: the peers still to answer, and what those that did said. */
 interface Round {
   readonly expected: Set<string>;
-  readonly answers: Map<string, Readings>;
+  readonly answers: Map<string, PeerReadings>;
   readonly answered: () => void;
 }
 
@@ -104,7 +108,7 @@ export class PeerAggregator {
   async gather(reading: Promise<Readings>, consumer: Consumer | undefined): Promise<Readings> {
     this.#retire();
     const [local, answers] = await Promise.all([reading, this.#ask(consumer)]);
-    const all = [local];
+    const all: PeerReadings[] = [local];
     if (this.#retired.values.length > 0 || this.#retired.histograms.length > 0) all.push(this.#retired);
     for (const [key, peer] of this.#peers) {
       const readings = answers.get(key) ?? peer.readings;
@@ -118,9 +122,9 @@ export class PeerAggregator {
    * ANSWER_WITHIN_MS. Rounds of collections that overlap (Prometheus and OTLP, two scrapers)
    * each keep their own answers.
    */
-  async #ask(consumer: Consumer | undefined): Promise<Map<string, Readings>> {
+  async #ask(consumer: Consumer | undefined): Promise<Map<string, PeerReadings>> {
     const expected = new Set<string>();
-    const answers = new Map<string, Readings>();
+    const answers = new Map<string, PeerReadings>();
     for (const [key, peer] of this.#peers) if (!peer.ended && !peer.silent) expected.add(key);
     if (expected.size === 0) return answers;
     const id = ++this.#nextId;
@@ -157,7 +161,7 @@ export class PeerAggregator {
       peer = { readings: undefined, ended: false, silent: false, clusterWorker };
       this.#peers.set(key, peer);
     }
-    if (message.type !== 'readings') return;
+    if (message.type !== 'readings' && (message.type !== 'packed-readings' || !isPacked(message.readings))) return;
     peer.readings = message.readings;
     peer.silent = false;
     if (message.final) peer.ended = true;
@@ -177,7 +181,8 @@ export class PeerAggregator {
     const ended: Readings[] = [];
     for (const [key, peer] of this.#peers) {
       if (!peer.ended) continue;
-      if (peer.readings !== undefined) ended.push(cumulativeOnly(peer.readings));
+      const { readings } = peer;
+      if (readings !== undefined) ended.push(cumulativeOnly(isPacked(readings) ? unpackReadings(readings) : readings));
       this.#peers.delete(key);
     }
     // Both sides are cumulative only already, and merging keeps them so.
@@ -216,7 +221,7 @@ export class ThreadReporter {
 
   #send(id: number, consumer: Consumer | undefined, final: boolean): void {
     if (this.#closed) return;
-    this.#channel.postMessage({ type: 'readings', from: this.#from, id, readings: this.#read(consumer), final });
+    this.#channel.postMessage({ type: 'packed-readings', from: this.#from, id, readings: packReadings(this.#read(consumer)), final });
   }
 }
 

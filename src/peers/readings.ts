@@ -37,6 +37,122 @@ export interface Readings {
 }
 
 /**
+ * One thread's readings as a worker thread sends them to its main thread: the numbers in two
+ * typed arrays, each attribute set once. Structured clone copies a typed array or a string
+ * whole, where it rebuilds objects one by one in the receiving thread's task: 100 origins'
+ * readings as objects took ~2.3 ms there, packed ~0.4 ms. Every thread receives the others'
+ * answers, as a BroadcastChannel delivers to all.
+ */
+export interface PackedReadings {
+  /** Metric keys, by index. */
+  readonly metrics: readonly string[];
+  /** The attribute sets, by index, as JSON. */
+  readonly sets: string;
+  /** Per value, VALUE_FIELDS numbers: metric index, set index, value, weight. */
+  readonly values: Float64Array;
+  /**
+   * Per histogram, HISTOGRAM_FIELDS numbers (metric index, set index, count, sum, min, max, number
+   * of buckets), then each bucket's count.
+   */
+  readonly histograms: Float64Array;
+}
+
+/** What a peer answers with: readings as objects (cluster workers, over JSON) or packed (worker threads). */
+export type PeerReadings = Readings | PackedReadings;
+
+const VALUE_FIELDS = 4;
+const HISTOGRAM_FIELDS = 7;
+
+export function isPacked(readings: unknown): readings is PackedReadings {
+  if (typeof readings !== 'object' || readings === null) return false;
+  const { metrics, sets, values, histograms } = readings as Partial<Record<keyof PackedReadings, unknown>>;
+  return Array.isArray(metrics) && typeof sets === 'string' && values instanceof Float64Array && histograms instanceof Float64Array;
+}
+
+export function packReadings({ values, histograms }: Readings): PackedReadings {
+  const metrics = new Indexed<MetricKey>();
+  const sets = new Indexed<Attributes>();
+  const packedValues = new Float64Array(values.length * VALUE_FIELDS);
+  for (let i = 0, at = 0; i < values.length; i++, at += VALUE_FIELDS) {
+    const { metric, attributes, value, weight } = values[i]!;
+    packedValues[at] = metrics.of(metric);
+    packedValues[at + 1] = sets.of(attributes);
+    packedValues[at + 2] = value;
+    packedValues[at + 3] = weight;
+  }
+  let length = 0;
+  for (let i = 0; i < histograms.length; i++) length += HISTOGRAM_FIELDS + histograms[i]!.counts.length;
+  const packedHistograms = new Float64Array(length);
+  let at = 0;
+  for (let i = 0; i < histograms.length; i++) {
+    const { metric, attributes, counts, count, sum, min, max } = histograms[i]!;
+    packedHistograms[at++] = metrics.of(metric);
+    packedHistograms[at++] = sets.of(attributes);
+    packedHistograms[at++] = count;
+    packedHistograms[at++] = sum;
+    packedHistograms[at++] = min;
+    packedHistograms[at++] = max;
+    packedHistograms[at++] = counts.length;
+    for (let j = 0; j < counts.length; j++) packedHistograms[at++] = counts[j]!;
+  }
+  return { metrics: metrics.items, sets: JSON.stringify(sets.items), values: packedValues, histograms: packedHistograms };
+}
+
+/** Packed readings as objects, all at once: for a peer that ended, whose readings are kept. */
+export function unpackReadings(packed: PackedReadings): Readings {
+  const { values, histograms } = unpacked(packed);
+  return { values: [...values], histograms: [...histograms] };
+}
+
+/**
+ * Packed readings read one at a time, as they are consumed. Metrics this version does not know
+ * (a newer copy of poolscope in the process) are left out, as are readings whose set is missing.
+ */
+function unpacked(packed: PackedReadings): { values: Iterable<ValueReading>; histograms: Iterable<HistogramReading> } {
+  const metrics = packed.metrics.map((name) => (Object.hasOwn(METRICS, name) ? name as MetricKey : undefined));
+  const sets = JSON.parse(packed.sets) as Attributes[];
+  return { values: packedValues(packed.values, metrics, sets), histograms: packedHistograms(packed.histograms, metrics, sets) };
+}
+
+function* packedValues(values: Float64Array, metrics: readonly (MetricKey | undefined)[], sets: readonly Attributes[]): Generator<ValueReading> {
+  for (let at = 0; at + VALUE_FIELDS <= values.length; at += VALUE_FIELDS) {
+    const metric = metrics[values[at]!];
+    const attributes = sets[values[at + 1]!];
+    if (metric !== undefined && attributes !== undefined) yield { metric, attributes, value: values[at + 2]!, weight: values[at + 3]! };
+  }
+}
+
+function* packedHistograms(histograms: Float64Array, metrics: readonly (MetricKey | undefined)[], sets: readonly Attributes[]): Generator<HistogramReading> {
+  let at = 0;
+  while (at + HISTOGRAM_FIELDS <= histograms.length) {
+    const metric = metrics[histograms[at]!];
+    const attributes = sets[histograms[at + 1]!];
+    const buckets = histograms[at + 6]!;
+    const counts = plainCopy(histograms.subarray(at + HISTOGRAM_FIELDS, at + HISTOGRAM_FIELDS + buckets));
+    if (metric !== undefined && attributes !== undefined && counts.length === buckets) {
+      yield { metric, attributes, counts, count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]! };
+    }
+    at += HISTOGRAM_FIELDS + buckets;
+  }
+}
+
+/** Numbers for the distinct items met, in the order met. */
+class Indexed<T> {
+  readonly items: T[] = [];
+  readonly #index = new Map<T, number>();
+
+  of(item: T): number {
+    let index = this.#index.get(item);
+    if (index === undefined) {
+      index = this.items.length;
+      this.items.push(item);
+      this.#index.set(item, index);
+    }
+    return index;
+  }
+}
+
+/**
  * One thread's readings for `consumer` (see `readValues()`), in one task: what a worker thread
  * answers its main thread with, and its last readings, sent from its `exit` event.
  */
@@ -106,11 +222,12 @@ export function mergeReadings(all: readonly Readings[], maxOrigins: number): Rea
   return sum.readings();
 }
 
-/** The same, the event loop running between every READINGS_PER_TURN readings. */
-export async function mergeReadingsInTurns(all: readonly Readings[], maxOrigins: number): Promise<Readings> {
+/** The same, the event loop running between every READINGS_PER_TURN readings; packed ones are read as they are added. */
+export async function mergeReadingsInTurns(all: readonly PeerReadings[], maxOrigins: number): Promise<Readings> {
   const sum = new ReadingsSum(maxOrigins);
   const turns = new Turns(READINGS_PER_TURN);
-  for (const { values, histograms } of all) {
+  for (const readings of all) {
+    const { values, histograms } = isPacked(readings) ? unpacked(readings) : readings;
     await turns.forEach(values, sum.addValue);
     await turns.forEach(histograms, sum.addHistogram);
   }
