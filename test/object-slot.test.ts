@@ -15,7 +15,9 @@ describe('records on objects poolscope does not own', () => {
     assert.equal(slot.claim(request, first), true);
     assert.equal(slot.claim(request, { owner, name: 'second' }), false);
     assert.equal(slot.get(request), first);
-    assert.deepEqual(Object.keys(request), ['origin'], 'nothing the app can see');
+    assert.deepEqual(Object.keys(request), ['origin'], 'no key the app lists');
+    assert.equal(JSON.stringify(request), '{"origin":"http://127.0.0.1:1"}');
+    assert.deepEqual(Object.getOwnPropertySymbols(request).map(String), ['Symbol(poolscope.request)'], 'one symbol, shown to reflection');
   });
 
   it('each owner sees only its own records: a later owner takes the object over', () => {
