@@ -42,6 +42,10 @@ function random(seed: number): () => number {
 const throwing = (): never => {
   throw new Error('hostile getter');
 };
+/** Throws what cannot even be made a string: an object without a prototype. */
+const throwingBare = (): never => {
+  throw Object.create(null);
+};
 const SECRET = 'sk-live-hunter2';
 
 /** Values a field can be given instead of what undici puts there. */
@@ -50,6 +54,7 @@ function hostileValues(): unknown[] {
   return [
     undefined, null, 0, -1, 1e308, NaN, true, '', big, Symbol('s'), 10n, [], [1, 2], {}, () => {}, new Date(0), new Map(),
     new Proxy({}, { get: throwing, has: throwing, ownKeys: throwing, getPrototypeOf: throwing, getOwnPropertyDescriptor: throwing }),
+    new Proxy({}, { get: throwingBare, set: throwingBare, has: throwingBare, getPrototypeOf: throwingBare, defineProperty: throwingBare }),
     Object.defineProperty({}, 'origin', { get: throwing, enumerable: true }),
     { toString: throwing, valueOf: throwing, [Symbol.toPrimitive]: throwing },
     `http://admin:${SECRET}@secret-host.example:8080/private/path?token=${SECRET}#frag`,

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
-  READINGS_PER_TURN, cumulativeOnly, isPacked, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, unpackReadings,
+  READINGS_PER_TURN, cumulativeOnly, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, receivePacked, unpackReadings,
 } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { streamStarted } from '../dist/state/origin-stats.js';
@@ -97,28 +97,57 @@ it('packs a thread\'s readings into typed arrays that cross threads whole, and a
   const origins = Array.from({ length: 12 }, (_, i) => `http://host-${i}.example`);
   const thread = readingsOf(registryWith(origins, 4, 2), 1000, undefined);
   const packed = structuredClone(packReadings(thread));
-  assert.ok(isPacked(packed), 'structured clone keeps it packed');
-  assert.ok(packed.values instanceof Float64Array && packed.histograms instanceof Float64Array);
-  assert.deepEqual(unpackReadings(packed), thread);
+  assert.ok(packed.values instanceof Float64Array && packed.histograms instanceof Float64Array, 'structured clone keeps the typed arrays');
+  const received = receivePacked(packed)!;
+  assert.ok(received !== undefined);
+  assert.deepEqual(unpackReadings(received), thread);
   const other = readingsOf(registryWith(origins.slice(6), 2, 1), 1000, undefined);
-  assert.deepEqual(await mergeReadingsInTurns([other, packed, packed], 8), mergeReadings([other, thread, thread], 8));
+  assert.deepEqual(await mergeReadingsInTurns([other, received, received], 8), mergeReadings([other, thread, thread], 8));
 });
 
-it('leaves out of packed readings the metrics it does not know, and what does not add up, rather than failing the collection', async () => {
+it('skips in packed readings the metrics it does not know and the sets out of range', async () => {
   const thread = readingsOf(registryWith(['http://a.example'], 3, 0), 1000, undefined);
   const packed = packReadings(thread);
   // A newer copy of poolscope names a metric this one does not have.
-  const renamed = { ...packed, metrics: packed.metrics.map((name) => (name === 'requests' ? 'requestsByPhaseOfMoon' : name)) };
+  const renamed = receivePacked({ ...packed, metrics: packed.metrics.map((name) => (name === 'requests' ? 'requestsByPhaseOfMoon' : name)) })!;
   const merged = await mergeReadingsInTurns([renamed], 10);
   assert.equal(merged.values.filter((r) => r.metric === 'requests').length, 0);
   assert.equal(merged.values.length, thread.values.filter((r) => r.metric !== 'requests').length);
   assert.equal(merged.histograms.length, thread.histograms.length);
-  // A set index past the sets sent, and a histogram cut short.
   const values = packed.values.slice();
   values[1] = 1e6;
-  const cut = { ...packed, values, histograms: packed.histograms.subarray(0, packed.histograms.length - 1) };
-  const partial = unpackReadings(cut);
-  assert.equal(partial.values.length, thread.values.length - 1);
-  assert.equal(partial.histograms.length, thread.histograms.length - 1);
-  assert.ok(!isPacked({ ...packed, values: Array.from(packed.values) }), 'numbers that are not a typed array are not packed readings');
+  values[5] = -1;
+  assert.equal(unpackReadings(receivePacked({ ...packed, values })!).values.length, thread.values.length - 2);
+});
+
+it('drops whole any packed message it cannot read safely, at once', () => {
+  const packed = packReadings(readingsOf(registryWith(['http://a.example', 'http://b.example'], 3, 1), 1000, undefined));
+  const withBuckets = (buckets: number) => {
+    const histograms = packed.histograms.slice();
+    histograms[6] = buckets;
+    return { ...packed, histograms };
+  };
+  const sparse: string[] = [];
+  sparse.length = 2 ** 32 - 1;
+  const malformed: Record<string, unknown> = {
+    'a negative bucket count (it would loop forever)': withBuckets(-7),
+    'a fractional bucket count': withBuckets(2.5),
+    'more buckets than sent': withBuckets(1e9),
+    'a histogram cut short': { ...packed, histograms: packed.histograms.subarray(0, packed.histograms.length - 1) },
+    'values not in fours': { ...packed, values: packed.values.subarray(0, packed.values.length - 1) },
+    'sets that are not JSON': { ...packed, sets: '[{' },
+    'a set that is null': { ...packed, sets: '[null]' },
+    'sets that are not a list': { ...packed, sets: 'null' },
+    'an attribute that is an object': { ...packed, sets: '[{"server.address":{}}]' },
+    'a metric name that is not a string': { ...packed, metrics: [42] },
+    'a sparse list of 2^32-1 metric names': { ...packed, metrics: sparse },
+    'numbers as a plain array': { ...packed, values: Array.from(packed.values) },
+    'not an object': 'packed',
+  };
+  for (const [what, message] of Object.entries(malformed)) {
+    const started = performance.now();
+    assert.equal(receivePacked(message), undefined, what);
+    assert.ok(performance.now() - started < 100, `${what}: refused at once`);
+  }
+  assert.ok(receivePacked(structuredClone(packed)) !== undefined, 'what packReadings() makes is received');
 });

@@ -53,7 +53,7 @@ function waitForGo() {
     try {
       if (readSync(0, byte, 0, 1, null) === 0 || byte[0] === 0x0a) return;
     } catch (error) {
-      if (error.code !== 'EAGAIN') throw error;
+      if (error.code !== 'EAGAIN' && error.code !== 'EINTR') throw error;
       Atomics.wait(pause, 0, 0, 1);
     }
   }

@@ -3,7 +3,8 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { MAX_CONSUMERS, type Consumer } from '../state/peaks.js';
 import {
-  cumulativeOnly, isPacked, mergeReadings, mergeReadingsInTurns, packReadings, unpackReadings, type PackedReadings, type PeerReadings, type Readings,
+  cumulativeOnly, isReceived, mergeReadings, mergeReadingsInTurns, packReadings, receivePacked, unpackReadings, type PackedReadings,
+  type PeerReadings, type Readings,
 } from './readings.js';
 
 /**
@@ -161,13 +162,16 @@ export class PeerAggregator {
       peer = { readings: undefined, ended: false, silent: false, clusterWorker };
       this.#peers.set(key, peer);
     }
-    if (message.type !== 'readings' && (message.type !== 'packed-readings' || !isPacked(message.readings))) return;
-    peer.readings = message.readings;
+    if (message.type !== 'readings' && message.type !== 'packed-readings') return;
+    // Packed readings are checked once, here; anything malformed is dropped as if never sent.
+    const readings = message.type === 'readings' ? message.readings : receivePacked(message.readings);
+    if (readings === undefined) return;
+    peer.readings = readings;
     peer.silent = false;
     if (message.final) peer.ended = true;
     const round = this.#rounds.get(message.id);
     if (round === undefined || !round.expected.delete(key)) return;
-    round.answers.set(key, message.readings);
+    round.answers.set(key, readings);
     if (round.expected.size === 0) round.answered();
   }
 
@@ -181,9 +185,9 @@ export class PeerAggregator {
     const ended: Readings[] = [];
     for (const [key, peer] of this.#peers) {
       if (!peer.ended) continue;
-      const { readings } = peer;
-      if (readings !== undefined) ended.push(cumulativeOnly(isPacked(readings) ? unpackReadings(readings) : readings));
       this.#peers.delete(key);
+      const { readings } = peer;
+      if (readings !== undefined) ended.push(cumulativeOnly(isReceived(readings) ? unpackReadings(readings) : readings));
     }
     // Both sides are cumulative only already, and merging keeps them so.
     if (ended.length > 0) this.#retired = mergeReadings([this.#retired, ...ended], this.#maxOrigins);

@@ -57,16 +57,77 @@ export interface PackedReadings {
   readonly histograms: Float64Array;
 }
 
+/**
+ * Packed readings as received and checked (`receivePacked()`): metric names resolved to this
+ * version's metrics (undefined for one it does not know), attribute sets parsed.
+ */
+export interface ReceivedReadings {
+  readonly metrics: readonly (MetricKey | undefined)[];
+  readonly sets: readonly Attributes[];
+  readonly values: Float64Array;
+  readonly histograms: Float64Array;
+}
+
 /** What a peer answers with: readings as objects (cluster workers, over JSON) or packed (worker threads). */
-export type PeerReadings = Readings | PackedReadings;
+export type PeerReadings = Readings | ReceivedReadings;
 
 const VALUE_FIELDS = 4;
 const HISTOGRAM_FIELDS = 7;
+/**
+ * Bounds on what a packed message may hold, far above what any version of poolscope sends (~20
+ * metrics, ~20 buckets): anything can post on the channel, and its readings are read in the
+ * thread that exports, at every collection.
+ */
+const MAX_PACKED_METRICS = 256;
+const MAX_PACKED_BUCKETS = 256;
 
-export function isPacked(readings: unknown): readings is PackedReadings {
-  if (typeof readings !== 'object' || readings === null) return false;
-  const { metrics, sets, values, histograms } = readings as Partial<Record<keyof PackedReadings, unknown>>;
-  return Array.isArray(metrics) && typeof sets === 'string' && values instanceof Float64Array && histograms instanceof Float64Array;
+export function isReceived(readings: PeerReadings): readings is ReceivedReadings {
+  return readings.values instanceof Float64Array;
+}
+
+/**
+ * Checks packed readings once, as they arrive: the whole message, or undefined when any part of
+ * it is not what `packReadings()` makes, so that reading it later can neither throw nor loop.
+ * Metrics this version does not know (a newer copy of poolscope) are kept as undefined, and
+ * their readings skipped.
+ */
+export function receivePacked(packed: unknown): ReceivedReadings | undefined {
+  if (typeof packed !== 'object' || packed === null) return undefined;
+  const { metrics, sets, values, histograms } = packed as Partial<Record<keyof PackedReadings, unknown>>;
+  if (!Array.isArray(metrics) || metrics.length > MAX_PACKED_METRICS || typeof sets !== 'string') return undefined;
+  if (!(values instanceof Float64Array) || values.length % VALUE_FIELDS !== 0 || !(histograms instanceof Float64Array)) return undefined;
+  for (let at = 0; at < histograms.length;) {
+    const buckets = histograms[at + HISTOGRAM_FIELDS - 1]!;
+    const next = at + HISTOGRAM_FIELDS + buckets;
+    if (!Number.isInteger(buckets) || buckets < 0 || buckets > MAX_PACKED_BUCKETS || next > histograms.length) return undefined;
+    at = next;
+  }
+  const known: (MetricKey | undefined)[] = [];
+  for (let i = 0; i < metrics.length; i++) {
+    const name: unknown = metrics[i];
+    if (typeof name !== 'string') return undefined;
+    known.push(Object.hasOwn(METRICS, name) ? name as MetricKey : undefined);
+  }
+  const parsed = attributeSets(sets);
+  return parsed === undefined ? undefined : { metrics: known, sets: parsed, values, histograms };
+}
+
+/** The attribute sets of packed readings, or undefined unless each is an object of strings, numbers and booleans. */
+function attributeSets(json: string): Attributes[] | undefined {
+  let sets: unknown;
+  try {
+    sets = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(sets)) return undefined;
+  for (const set of sets as unknown[]) {
+    if (typeof set !== 'object' || set === null || Array.isArray(set)) return undefined;
+    for (const value of Object.values(set)) {
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+    }
+  }
+  return sets as Attributes[];
 }
 
 export function packReadings({ values, histograms }: Readings): PackedReadings {
@@ -98,40 +159,36 @@ export function packReadings({ values, histograms }: Readings): PackedReadings {
   return { metrics: metrics.items, sets: JSON.stringify(sets.items), values: packedValues, histograms: packedHistograms };
 }
 
-/** Packed readings as objects, all at once: for a peer that ended, whose readings are kept. */
-export function unpackReadings(packed: PackedReadings): Readings {
-  const { values, histograms } = unpacked(packed);
-  return { values: [...values], histograms: [...histograms] };
+/** Received readings as objects, all at once: for a peer that ended, whose readings are kept. */
+export function unpackReadings(received: ReceivedReadings): Readings {
+  const values: ValueReading[] = [];
+  const histograms: HistogramReading[] = [];
+  for (const reading of packedValues(received)) if (reading !== undefined) values.push(reading);
+  for (const reading of packedHistograms(received)) if (reading !== undefined) histograms.push(reading);
+  return { values, histograms };
 }
 
 /**
- * Packed readings read one at a time, as they are consumed. Metrics this version does not know
- * (a newer copy of poolscope in the process) are left out, as are readings whose set is missing.
+ * Received readings one at a time, as they are consumed; undefined in place of one that is
+ * skipped (a metric this version does not know, a set index out of range), so that skipped
+ * readings count toward a turn too.
  */
-function unpacked(packed: PackedReadings): { values: Iterable<ValueReading>; histograms: Iterable<HistogramReading> } {
-  const metrics = packed.metrics.map((name) => (Object.hasOwn(METRICS, name) ? name as MetricKey : undefined));
-  const sets = JSON.parse(packed.sets) as Attributes[];
-  return { values: packedValues(packed.values, metrics, sets), histograms: packedHistograms(packed.histograms, metrics, sets) };
-}
-
-function* packedValues(values: Float64Array, metrics: readonly (MetricKey | undefined)[], sets: readonly Attributes[]): Generator<ValueReading> {
-  for (let at = 0; at + VALUE_FIELDS <= values.length; at += VALUE_FIELDS) {
+function* packedValues({ metrics, sets, values }: ReceivedReadings): Generator<ValueReading | undefined> {
+  for (let at = 0; at < values.length; at += VALUE_FIELDS) {
     const metric = metrics[values[at]!];
     const attributes = sets[values[at + 1]!];
-    if (metric !== undefined && attributes !== undefined) yield { metric, attributes, value: values[at + 2]!, weight: values[at + 3]! };
+    yield metric === undefined || attributes === undefined ? undefined : { metric, attributes, value: values[at + 2]!, weight: values[at + 3]! };
   }
 }
 
-function* packedHistograms(histograms: Float64Array, metrics: readonly (MetricKey | undefined)[], sets: readonly Attributes[]): Generator<HistogramReading> {
-  let at = 0;
-  while (at + HISTOGRAM_FIELDS <= histograms.length) {
+function* packedHistograms({ metrics, sets, histograms }: ReceivedReadings): Generator<HistogramReading | undefined> {
+  for (let at = 0; at < histograms.length;) {
     const metric = metrics[histograms[at]!];
     const attributes = sets[histograms[at + 1]!];
-    const buckets = histograms[at + 6]!;
+    const buckets = histograms[at + HISTOGRAM_FIELDS - 1]!;
     const counts = plainCopy(histograms.subarray(at + HISTOGRAM_FIELDS, at + HISTOGRAM_FIELDS + buckets));
-    if (metric !== undefined && attributes !== undefined && counts.length === buckets) {
-      yield { metric, attributes, counts, count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]! };
-    }
+    yield metric === undefined || attributes === undefined ? undefined
+      : { metric, attributes, counts, count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]! };
     at += HISTOGRAM_FIELDS + buckets;
   }
 }
@@ -227,7 +284,8 @@ export async function mergeReadingsInTurns(all: readonly PeerReadings[], maxOrig
   const sum = new ReadingsSum(maxOrigins);
   const turns = new Turns(READINGS_PER_TURN);
   for (const readings of all) {
-    const { values, histograms } = isPacked(readings) ? unpacked(readings) : readings;
+    const values = isReceived(readings) ? packedValues(readings) : readings.values;
+    const histograms = isReceived(readings) ? packedHistograms(readings) : readings.histograms;
     await turns.forEach(values, sum.addValue);
     await turns.forEach(histograms, sum.addHistogram);
   }
@@ -264,7 +322,9 @@ class ReadingsSum {
     this.#maxOrigins = maxOrigins;
   }
 
-  readonly addValue = (reading: ValueReading): void => {
+  /** Adds one reading; undefined stands for one skipped in packed readings. */
+  readonly addValue = (reading: ValueReading | undefined): void => {
+    if (reading === undefined) return;
     const set = this.#setOf(reading.attributes);
     const known = set.values.get(reading.metric);
     if (known === undefined) {
@@ -282,7 +342,8 @@ class ReadingsSum {
     }
   };
 
-  readonly addHistogram = (reading: HistogramReading): void => {
+  readonly addHistogram = (reading: HistogramReading | undefined): void => {
+    if (reading === undefined) return;
     const set = this.#setOf(reading.attributes);
     const known = set.histograms.get(reading.metric);
     if (known === undefined) {

@@ -38,8 +38,11 @@ export interface SocketSlot<T extends Owned> {
  * creation, and stamping through that constructor took V8's generic construct path, an object
  * allocated and dropped, and a property check: ~460 instructions of a keep-alive
  * `undici.request()` (e2e callgrind), where the symbol is one store. The symbol shows to
- * reflection on undici's request objects (`Object.getOwnPropertySymbols`, `util.inspect`), which
- * an app meets only through diagnostics channels; not to `Object.keys`, `for...in` or JSON.
+ * reflection on undici's request objects (`Object.getOwnPropertySymbols`, `util.inspect`, object
+ * spread), which an app meets only through diagnostics channels; not to `Object.keys`,
+ * `for...in` or JSON. What only a made-up payload does: a frozen request or a Proxy refuses the
+ * store or throws from its trap (the tap's handler catches it and warns once), and an object
+ * whose prototype is a stamped request reads that request's record.
  */
 class Stamp {
   constructor(target: object) {

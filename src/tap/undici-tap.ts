@@ -444,7 +444,14 @@ function errorType(error: ConnectMessage['error']): string {
 }
 
 function reportSkipped(channel: string, error: unknown): void {
+  // What a hostile payload throws may refuse to become a string too (an object without a prototype).
+  let reason: string;
+  try {
+    reason = String(error);
+  } catch {
+    reason = 'a value that cannot be shown';
+  }
   warnOnce('POOLSCOPE_EVENT_SKIPPED',
-    `poolscope skipped an event on ${channel} it could not read (${String(error)}); ` +
+    `poolscope skipped an event on ${channel} it could not read (${reason}); ` +
     'such events are skipped from now on without another warning, and the app is unaffected.');
 }
