@@ -161,11 +161,13 @@ export function packReadings({ values, histograms }: Readings): PackedReadings {
 
 /** Received readings as objects, all at once: for a peer that ended, whose readings are kept. */
 export function unpackReadings(received: ReceivedReadings): Readings {
-  const values: ValueReading[] = [];
-  const histograms: HistogramReading[] = [];
-  for (const reading of packedValues(received)) if (reading !== undefined) values.push(reading);
-  for (const reading of packedHistograms(received)) if (reading !== undefined) histograms.push(reading);
-  return { values, histograms };
+  const { values, histograms } = readingsIn(received);
+  return { values: [...values].filter((reading) => reading !== undefined), histograms: [...histograms].filter((reading) => reading !== undefined) };
+}
+
+/** What a peer answered, one reading at a time: packed readings read as they are consumed. */
+function readingsIn(readings: PeerReadings): { values: Iterable<ValueReading | undefined>; histograms: Iterable<HistogramReading | undefined> } {
+  return isReceived(readings) ? { values: packedValues(readings), histograms: packedHistograms(readings) } : readings;
 }
 
 /**
@@ -185,11 +187,11 @@ function* packedHistograms({ metrics, sets, histograms }: ReceivedReadings): Gen
   for (let at = 0; at < histograms.length;) {
     const metric = metrics[histograms[at]!];
     const attributes = sets[histograms[at + 1]!];
-    const buckets = histograms[at + HISTOGRAM_FIELDS - 1]!;
-    const counts = plainCopy(histograms.subarray(at + HISTOGRAM_FIELDS, at + HISTOGRAM_FIELDS + buckets));
-    yield metric === undefined || attributes === undefined ? undefined
-      : { metric, attributes, counts, count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]! };
-    at += HISTOGRAM_FIELDS + buckets;
+    const counts = histograms.subarray(at + HISTOGRAM_FIELDS, at + HISTOGRAM_FIELDS + histograms[at + HISTOGRAM_FIELDS - 1]!);
+    yield metric === undefined || attributes === undefined ? undefined : {
+      metric, attributes, counts: plainCopy(counts), count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]!,
+    };
+    at += HISTOGRAM_FIELDS + counts.length;
   }
 }
 
@@ -284,8 +286,7 @@ export async function mergeReadingsInTurns(all: readonly PeerReadings[], maxOrig
   const sum = new ReadingsSum(maxOrigins);
   const turns = new Turns(READINGS_PER_TURN);
   for (const readings of all) {
-    const values = isReceived(readings) ? packedValues(readings) : readings.values;
-    const histograms = isReceived(readings) ? packedHistograms(readings) : readings.histograms;
+    const { values, histograms } = readingsIn(readings);
     await turns.forEach(values, sum.addValue);
     await turns.forEach(histograms, sum.addHistogram);
   }
