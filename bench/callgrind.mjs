@@ -4,13 +4,13 @@
  * same warm-up; the difference in instructions over the difference in lifecycles is one
  * lifecycle.
  *
- *   node bench/callgrind.mjs [--modes=none,noop,poolscope] [--count=20000] [--warmup=20000] [--json]
+ *   node bench/callgrind.mjs [--modes=none,noop,clock,poolscope] [--count=20000] [--warmup=20000] [--json]
  */
 import { fileURLToPath } from 'node:url';
 import { callgrindInstructions, valgrindAvailable } from './lib/processes.mjs';
 import { emit, parseArgs } from './lib/stats.mjs';
 
-const options = parseArgs({ modes: 'none,noop,poolscope', count: 20_000, warmup: 20_000, json: false });
+const options = parseArgs({ modes: 'none,noop,clock,poolscope', count: 20_000, warmup: 20_000, json: false });
 
 const replayScript = fileURLToPath(new URL('./replay.mjs', import.meta.url));
 

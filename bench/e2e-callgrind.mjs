@@ -18,7 +18,7 @@
  * measured. So modes are compared within one invocation, each counted `--runs` times, its figure
  * the median printed with the lowest and highest.
  *
- *   node bench/e2e-callgrind.mjs [--modes=none,noop,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
+ *   node bench/e2e-callgrind.mjs [--modes=none,noop,clock,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
  *                                [--requests=1500] [--warmup=15000] [--runs=3] [--app-listens=false] [--json]
  *
  * `--app-listens=false`: the client listens on no port of its own (bench/lib/app-server.mjs).
@@ -34,7 +34,7 @@ import { listenForScenarios, scenariosNamed } from './lib/scenarios.mjs';
 import { emit, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
-  modes: 'none,noop,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
+  modes: 'none,noop,clock,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
   requests: 1500, warmup: 15_000, base: 200, runs: 3, appListens: true, cacheSim: false, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));

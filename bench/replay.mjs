@@ -1,8 +1,9 @@
 /**
  * Replay micro-benchmark: publishes recorded undici event sequences straight into the
  * diagnostics channels and times them, with nothing subscribed, with a no-op subscriber (the
- * floor), with poolscope and with @opentelemetry/instrumentation-undici. Modes alternate
- * within each round; figures are medians over rounds with their spread.
+ * floor), with a subscriber that only reads the clock at each event (what timing the events
+ * costs at the least), with poolscope and with @opentelemetry/instrumentation-undici. Modes
+ * alternate within each round; figures are medians over rounds with their spread.
  *
  *   node bench/replay.mjs [--lifecycles=10000] [--rounds=15] [--cold-lifecycles=400] [--json]
  *   node bench/replay.mjs --only=poolscope --count=20000   (one mode, for callgrind)
@@ -99,7 +100,7 @@ if (options.only !== '') {
   await leave();
   if (options.json) process.stdout.write(`${JSON.stringify({ mode: options.only, count: options.count, nanoseconds })}\n`);
 } else {
-  const modes = ['none', 'noop', 'poolscope', ...('baseline' in MODES ? ['baseline'] : []), ...(otelAvailable() && options.otel ? ['otel'] : [])];
+  const modes = ['none', 'noop', 'clock', 'poolscope', ...('baseline' in MODES ? ['baseline'] : []), ...(otelAvailable() && options.otel ? ['otel'] : [])];
   const samples = {};
   const coldSamples = {};
   for (const kind of Object.keys(KINDS)) {

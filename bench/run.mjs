@@ -53,10 +53,10 @@ async function runAll() {
     // A new connection per request only, ~1 minute; the keep-alive scenarios, with the counts
     // they need, take 16 minutes more (`node bench/e2e-processes.mjs --scenarios=...`, BENCHMARKS.md).
     e2eProcesses: await run('e2e-processes.mjs', smoke('e2eProcesses', [])),
-    // Three modes of the four, three scenarios of the five and one run of each keep this under
-    // five minutes; `node bench/e2e-callgrind.mjs` runs them all three times, for BENCHMARKS.md.
+    // Four modes of the five, three scenarios of the five and one run of each keep this near
+    // six minutes; `node bench/e2e-callgrind.mjs` runs them all three times, for BENCHMARKS.md.
     e2eCallgrind: options.callgrind && valgrindAvailable()
-      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000', '--runs=1']))
+      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,clock,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000', '--runs=1']))
       : undefined,
     memory: await run('memory.mjs', smoke('memory', [])),
     scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
@@ -83,6 +83,11 @@ const poolscopeAdded = keepAlive.modes.poolscope.added.median;
 row('replay', 'no-op floor, keep-alive lifecycle', range(keepAlive.floor, fmt.ns));
 row('replay', 'poolscope, keep-alive lifecycle', range(keepAlive.modes.poolscope.added, fmt.ns));
 row('replay', 'poolscope / floor', range(keepAlive.modes.poolscope.overFloor, fmt.ratio), '<= 3x', keepAlive.modes.poolscope.overFloor.median <= 3);
+if (keepAlive.modes.clock !== undefined) {
+  // What any subscriber that times the four events pays at the least, beside the target.
+  row('replay', 'clock reader (one clock read per event, nothing else), keep-alive lifecycle', range(keepAlive.modes.clock.added, fmt.ns));
+  row('replay', 'clock reader / floor', range(keepAlive.modes.clock.overFloor, fmt.ratio));
+}
 if (keepAlive.modes.otel !== undefined) row('replay', 'instrumentation-undici, keep-alive lifecycle', range(keepAlive.modes.otel.added, fmt.ns));
 row('replay', 'poolscope, request on a new socket', range(newConnection.modes.poolscope.added, fmt.ns));
 if (keepAlive.cold !== undefined) {
@@ -113,6 +118,7 @@ if (results.e2eCallgrind?.available) {
     const added = (mode) => `${fmt.pct(overhead[mode])} (${bytes(allocated[mode] - allocated.none)})`;
     const parts = [`poolscope ${added('poolscope')}`];
     if (overhead.noop !== undefined) parts.push(`no-op ${added('noop')}`);
+    if (overhead.clock !== undefined) parts.push(`clock reader ${added('clock')}`);
     if (overhead.otel !== undefined) parts.push(`instrumentation-undici ${added('otel')}`);
     row('e2e callgrind', `${name}: added`, parts.join(', '), '<= +2%, < instrumentation-undici',
       overhead.poolscope <= 0.02 && (overhead.otel === undefined || overhead.otel > overhead.poolscope));

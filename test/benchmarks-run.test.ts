@@ -39,7 +39,7 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
   }
 
   for (const kind of ['keepAlive', 'newConnection']) {
-    for (const mode of ['none', 'noop', 'poolscope']) {
+    for (const mode of ['none', 'noop', 'clock', 'poolscope']) {
       assertSummary(results.replay.kinds[kind].modes[mode].total, `replay ${kind} ${mode}`);
       assertSummary(results.replay.kinds[kind].cold.modes[mode].total, `replay ${kind} ${mode}, caches evicted`);
     }

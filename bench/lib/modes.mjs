@@ -1,13 +1,15 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { start } from '../../dist/index.js';
 import { TAPPED_CHANNELS } from '../../dist/tap/undici-tap.js';
 
 /**
  * The ways a benchmark runs the same work: with nothing subscribed, with a subscriber that does
- * nothing (the floor diagnostics_channel itself sets), with poolscope, and with
+ * nothing (the floor diagnostics_channel itself sets), with one that only reads the clock at
+ * each event (the least any subscriber that times the events costs), with poolscope, and with
  * `@opentelemetry/instrumentation-undici` recording its metrics (no tracer provider: spans are
  * non-recording). Each mode is entered and left in one process, so runs interleave.
  */
@@ -26,11 +28,33 @@ export const MODES = {
       };
     },
   },
+  clock: {
+    label: 'clock reader',
+    async enter() {
+      // A subscriber that reads the clock at each event and keeps the reading, nothing else: what
+      // timing the events costs at the least. A typed array, not a variable: a number stored in a
+      // closure's variable is a heap object allocated at every store.
+      const reading = new Float64Array(1);
+      const read = () => { reading[0] = performance.now(); };
+      for (const name of TAPPED_CHANNELS) diagnosticsChannel.subscribe(name, read);
+      return async () => {
+        for (const name of TAPPED_CHANNELS) diagnosticsChannel.unsubscribe(name, read);
+      };
+    },
+  },
   poolscope: {
     label: 'poolscope',
     async enter() {
       // The agent as an app runs it, /metrics listening (on loopback, a free port).
       const agent = await start({ host: '127.0.0.1', port: 0 });
+      return () => agent.shutdown();
+    },
+  },
+  // What the interceptor on the global dispatcher costs: poolscope without it.
+  'no-interceptor': {
+    label: 'poolscope, global dispatcher left alone',
+    async enter() {
+      const agent = await start({ host: '127.0.0.1', port: 0, instrumentGlobalDispatcher: false });
       return () => agent.shutdown();
     },
   },

@@ -15,7 +15,8 @@ export interface DispatchHandoff {
   dispatchedAt: number;
   /**
    * `performance.now()` at the start of the dispatch running now, -1 outside one (undefined from
-   * a copy of poolscope that does not set it): a request created during it needs no clock read.
+   * a copy of poolscope that does not set it): a request created or started during it needs no
+   * clock read, as nothing in a synchronous call waits.
    */
   dispatching?: number;
   /**
@@ -54,31 +55,38 @@ export function clearHandoff(): void {
 
 /** What both handler wrappers carry: the app's handler and the dispatch stamp. */
 class Timed {
-  protected readonly handler: Handler;
-  #dispatchedAt: number;
-  readonly #dispatcher: object;
+  // Set in the constructor, not declared as class fields: there is one wrapper per request, and
+  // defining fields went through V8's generic define path, ~650 instructions of a built-in
+  // `fetch()` (e2e callgrind, one run).
+  protected declare readonly handler: Handler;
+  declare private dispatchedAt: number;
+  declare private readonly dispatcher: object;
 
   constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
     this.handler = handler;
-    this.#dispatchedAt = dispatchedAt;
-    this.#dispatcher = dispatcher;
+    this.dispatchedAt = dispatchedAt;
+    this.dispatcher = dispatcher;
   }
 
   /**
    * Leaves the stamp for the `sendHeaders` that follows in this synchronous run. Paths that
    * start a request and publish no `sendHeaders` (a cache hit, HTTP/2 CONNECT, undici 6's
-   * HTTP/2) must not leave it to another request, hence the microtask. The dispatch time goes
-   * once: a redirect or retry handler inside the interceptor starts each hop on the same
-   * handler, and a later hop did not wait in the queue since the app's dispatch.
+   * HTTP/2, a start the app's handler aborted) must not leave it to another request: within the
+   * app's dispatch call, that call's end empties the slot; outside it (a request that waited for
+   * a socket, or that undici started from a `setImmediate`), a microtask does. A microtask is
+   * ~300 instructions (e2e callgrind), and a request started within its dispatch call needs
+   * none. The dispatch time goes once: a redirect or retry handler
+   * inside the interceptor starts each hop on the same handler, and a later hop did not wait in
+   * the queue since the app's dispatch.
    */
   protected handOver(): void {
-    if (handoff.armed !== true) {
+    if ((handoff.dispatching ?? -1) < 0 && handoff.armed !== true) {
       handoff.armed = true;
       queueMicrotask(clearHandoff);
     }
-    handoff.dispatchedAt = this.#dispatchedAt;
-    handoff.dispatcher = this.#dispatcher;
-    this.#dispatchedAt = -1;
+    handoff.dispatchedAt = this.dispatchedAt;
+    handoff.dispatcher = this.dispatcher;
+    this.dispatchedAt = -1;
   }
 
   // Methods both APIs have.
@@ -89,12 +97,14 @@ class Timed {
 
 /**
  * Wraps a handler of undici 7's and 8's API (`onRequestStart` ...). Every method is passed on
- * as is; `onRequestStart` first leaves the dispatch stamp in the handoff slot.
+ * as is; `onRequestStart` then leaves the dispatch stamp in the handoff slot, last, so that
+ * whatever the app's own does (dispatch another request, abort this one) runs before it.
  */
 class TimedHandler extends Timed {
   onRequestStart(...args: unknown[]): unknown {
+    const result = this.handler.onRequestStart?.(...args);
     this.handOver();
-    return this.handler.onRequestStart?.(...args);
+    return result;
   }
 
   onRequestUpgrade(...args: unknown[]): unknown { return this.handler.onRequestUpgrade?.(...args); }
@@ -104,23 +114,12 @@ class TimedHandler extends Timed {
   onResponseError(...args: unknown[]): unknown { return this.handler.onResponseError?.(...args); }
 }
 
-/** Methods undici 6 checks for, or looks for before calling: mirrored so its checks still hold. */
-const MIRRORED_LEGACY_METHODS = ['onConnect', 'onError', 'onUpgrade', 'onHeaders', 'onData', 'onComplete', 'onBodySent', 'onRequestSent'] as const;
-
 /** The same for handlers of undici 6's API (`onConnect` ...), which Node 22's `fetch` uses. */
 class TimedLegacyHandler extends Timed {
-  constructor(handler: Handler, dispatchedAt: number, dispatcher: object) {
-    super(handler, dispatchedAt, dispatcher);
-    // undici 6 validates handlers by their methods (an upgrade needs `onUpgrade` ...): a method
-    // the app's handler lacks must be missing here too.
-    for (const name of MIRRORED_LEGACY_METHODS) {
-      if (typeof handler[name] !== 'function') (this as unknown as Handler)[name] = handler[name];
-    }
-  }
-
   onConnect(...args: unknown[]): unknown {
+    const result = this.handler.onConnect?.(...args);
     this.handOver();
-    return this.handler.onConnect?.(...args);
+    return result;
   }
 
   onError(...args: unknown[]): unknown { return this.handler.onError?.(...args); }
@@ -130,23 +129,57 @@ class TimedLegacyHandler extends Timed {
   onComplete(...args: unknown[]): unknown { return this.handler.onComplete?.(...args); }
 }
 
-function timed(handler: object, dispatchedAt: number, dispatcher: object): unknown {
+interface DispatchOptions { readonly method?: unknown; readonly upgrade?: unknown }
+
+/**
+ * Whether undici accepts `handler` for these options: the checks of its `assertRequestHandler`,
+ * for either API (undici 6 to 8; 8 checks handlers of the new API too). A wrapper has every
+ * method, so it passes them whatever it wraps: a handler undici rejects is not wrapped, and
+ * undici rejects it as it would have. Named reads, not a loop over the names: the handlers of
+ * one call site share a shape, which a read by name finds in its inline cache, where a read by a
+ * computed name looked each one up.
+ */
+function acceptedByUndici(handler: Handler, options: DispatchOptions): boolean {
+  if (!optionalMethod(handler.onBodySent) || !optionalMethod(handler.onRequestSent)) return false;
+  const upgrade = Boolean(options.upgrade) || options.method === 'CONNECT';
+  if (typeof handler.onRequestStart === 'function') {
+    if (typeof handler.onResponseError !== 'function') return false;
+    if (upgrade) return typeof handler.onRequestUpgrade === 'function';
+    return typeof handler.onResponseStart === 'function' && typeof handler.onResponseData === 'function' && typeof handler.onResponseEnd === 'function';
+  }
+  if (typeof handler.onConnect !== 'function' || typeof handler.onError !== 'function') return false;
+  if (upgrade) return typeof handler.onUpgrade === 'function';
+  return typeof handler.onHeaders === 'function' && typeof handler.onData === 'function' && typeof handler.onComplete === 'function';
+}
+
+function optionalMethod(value: unknown): boolean {
+  return value === undefined || typeof value === 'function';
+}
+
+/** The handler wrapped to hand over its dispatch stamp, or undefined for one undici will reject. */
+function timed(handler: Handler, options: DispatchOptions, dispatchedAt: number, dispatcher: object): Timed | undefined {
+  if (!acceptedByUndici(handler, options)) return undefined;
   // undici tells the two APIs apart the same way.
-  return typeof (handler as Handler).onRequestStart === 'function'
-    ? new TimedHandler(handler as Handler, dispatchedAt, dispatcher)
-    : new TimedLegacyHandler(handler as Handler, dispatchedAt, dispatcher);
+  return typeof handler.onRequestStart === 'function'
+    ? new TimedHandler(handler, dispatchedAt, dispatcher)
+    : new TimedLegacyHandler(handler, dispatchedAt, dispatcher);
 }
 
 const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(options, handler) {
-  if (typeof handler !== 'object' || handler === null) return dispatch(options, handler);
+  if (typeof handler !== 'object' || handler === null || typeof options !== 'object' || options === null) return dispatch(options, handler);
   const dispatchedAt = performance.now();
-  // A Pool with a free client creates the request within this call: its creation time is this.
+  const wrapped = timed(handler, options, dispatchedAt, dispatch);
+  if (wrapped === undefined) return dispatch(options, handler);
+  // A Pool with a free client creates and starts the request within this call: its creation
+  // and its start are this moment, to the few microseconds undici's own code takes.
   const outer = handoff.dispatching ?? -1;
   handoff.dispatching = dispatchedAt;
   try {
-    return dispatch(options, timed(handler, dispatchedAt, dispatch));
+    return dispatch(options, wrapped);
   } finally {
     handoff.dispatching = outer;
+    // What a start in this call left and no `sendHeaders` took.
+    clearHandoff();
   }
 };
 

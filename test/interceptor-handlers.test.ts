@@ -1,0 +1,105 @@
+// poolscope's interceptor wraps the handler of every request dispatched through an instrumented
+// dispatcher, the global one included, which it patches in place. The wrapper has every method,
+// so undici's checks of a handler would pass whatever it wraps: a handler undici rejects must
+// still be rejected, with undici's own error, and a handler it accepts must still work.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { PoolscopeAgent } from 'poolscope';
+import { instrumentInPlace } from '../dist/tap/dispatch-timing.js';
+import { figuresFor, testAgent } from './helpers/agent.ts';
+import { undici7, undici8 } from './helpers/clients.ts';
+import { closedPort, startServer } from './helpers/servers.ts';
+
+type Handler = Record<string, unknown>;
+interface Dispatcher { dispatch(options: object, handler: object): unknown; close(): Promise<void> }
+
+let agent: PoolscopeAgent;
+before(async () => {
+  agent = await testAgent();
+});
+after(() => agent.shutdown());
+
+/**
+ * How a dispatch ends, in words: the message of the error undici throws or hands to the
+ * handler, or 'accepted' when neither comes within `quietMs` (the port is closed, so an accepted
+ * request fails with ECONNREFUSED: that counts as accepted).
+ */
+function outcome(dispatcher: Dispatcher, options: object, handler: Handler, quietMs = 1000): Promise<string> {
+  return new Promise((resolve) => {
+    const reported: Handler = { ...handler };
+    const settle = (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      resolve(/ECONNREFUSED/.test(message) ? 'accepted' : message);
+    };
+    if (typeof handler.onError === 'function') reported.onError = settle;
+    if (typeof handler.onResponseError === 'function') reported.onResponseError = (_controller: unknown, error: unknown) => settle(error);
+    try {
+      dispatcher.dispatch(options, reported);
+    } catch (error) {
+      settle(error);
+      return;
+    }
+    setTimeout(() => resolve('accepted'), quietMs).unref();
+  });
+}
+
+const legacy: Handler = { onConnect() {}, onError() {}, onHeaders() {}, onData() {}, onComplete() {} };
+const current: Handler = { onRequestStart() {}, onResponseError() {}, onResponseStart() {}, onResponseData() {}, onResponseEnd() {} };
+const without = (handler: Handler, name: string): Handler => Object.fromEntries(Object.entries(handler).filter(([key]) => key !== name));
+
+/** Handlers undici's checks reject, each with the error it rejects them with; `lib` names the undici that checks it. */
+const REJECTED = [
+  { lib: 'undici 7', what: 'a legacy handler without onUpgrade, for an upgrade', handler: legacy, upgrade: true, error: 'invalid onUpgrade method' },
+  { lib: 'undici 7', what: 'a legacy handler without onData', handler: without(legacy, 'onData'), upgrade: false, error: 'invalid onData method' },
+  { lib: 'undici 7', what: 'a legacy handler whose onBodySent is not a function', handler: { ...legacy, onBodySent: 'no' }, upgrade: false, error: 'invalid onBodySent method' },
+  { lib: 'undici 8', what: 'a handler without onResponseData', handler: without(current, 'onResponseData'), upgrade: false, error: 'invalid onResponseData method' },
+  { lib: 'undici 8', what: 'a handler without onRequestUpgrade, for an upgrade', handler: current, upgrade: true, error: 'invalid onRequestUpgrade method' },
+  { lib: 'undici 8', what: 'a handler whose onRequestSent is not a function', handler: { ...current, onRequestSent: 1 }, upgrade: false, error: 'invalid onRequestSent method' },
+] as const;
+
+describe('a dispatcher poolscope instruments in place (the global one) checks handlers as undici does', () => {
+  for (const { lib, what, handler, upgrade, error } of REJECTED) {
+    it(`${lib} rejects ${what}, instrumented or not`, async () => {
+      const { Agent } = lib === 'undici 7' ? undici7 : undici8;
+      const port = await closedPort();
+      const options = { origin: `http://127.0.0.1:${port}`, path: '/', method: 'GET', ...(upgrade ? { upgrade: 'websocket' } : {}) };
+      const plain = new Agent() as unknown as Dispatcher;
+      const instrumented = new Agent() as unknown as Dispatcher;
+      assert.equal(instrumentInPlace(instrumented), true);
+      try {
+        assert.equal(await outcome(plain, options, handler), error, 'undici itself rejects it');
+        assert.equal(await outcome(instrumented, options, handler), error, 'and still does through the interceptor');
+        // The same handler made whole is accepted: the check is on the method, not on the wrapper.
+        const whole = { ...((handler as Handler).onRequestStart === undefined ? legacy : current), onUpgrade() {}, onRequestUpgrade() {} };
+        assert.equal(await outcome(instrumented, options, whole, 300), 'accepted');
+      } finally {
+        await Promise.all([plain.close(), instrumented.close()]);
+      }
+    });
+  }
+
+  for (const [name, lib, handlerOf] of [
+    ['undici 7, a legacy handler', undici7, 'legacy'],
+    ['undici 8, a handler', undici8, 'current'],
+  ] as const) {
+    it(`${name} it accepts is answered and counted`, async (t) => {
+      const server = await startServer();
+      const dispatcher = new lib.Agent() as unknown as Dispatcher;
+      t.after(() => dispatcher.close());
+      assert.equal(instrumentInPlace(dispatcher), true);
+      const body = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const options = { origin: server.origin, path: '/whole', method: 'GET' };
+        dispatcher.dispatch(options, handlerOf === 'legacy'
+          ? { ...legacy, onData: (chunk: Buffer) => { text += chunk; return true; }, onComplete: () => resolve(text), onError: reject }
+          : { ...current, onResponseData: (_c: unknown, chunk: Buffer) => { text += chunk; }, onResponseEnd: () => resolve(text), onResponseError: (_c: unknown, e: Error) => reject(e) });
+      });
+      assert.equal(body, 'ok');
+      assert.equal(server.truth.requests, 1);
+      const figures = figuresFor(agent, server);
+      assert.equal(figures.requests, 1);
+      assert.equal(figures.timeInQueue.count, 1, 'its time in queue was measured');
+      assert.equal(figures.activeRequests, 0, 'and it ended');
+    });
+  }
+});
