@@ -61,6 +61,10 @@ if (!valgrindAvailable()) {
           const [fewer, more] = await Promise.all([instructions(mode, base), instructions(mode, base + requests)]);
           const perRequestOfRun = (more.instructions - fewer.instructions) / requests;
           if (Number.isNaN(perRequestOfRun)) continue;
+          if (more.compiles !== fewer.compiles) {
+            process.stderr.write(`e2e-callgrind: V8 optimized ${more.compiles} function(s) inside the longer count of ${scenario.key} ${mode}, ` +
+              `${fewer.compiles} inside the shorter: the figure holds the difference's compiling\n`);
+          }
           counted[mode].instructions.push(perRequestOfRun);
           counted[mode].allocated.push((more.allocated - fewer.allocated) / requests);
           if (more.misses !== undefined) {

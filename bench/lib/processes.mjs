@@ -36,14 +36,16 @@ export function valgrindAvailable() {
  */
 const CALLGRIND_V8_FLAGS = [
   '--single-threaded', '--expose-gc', '--min-semi-space-size=128', '--max-semi-space-size=128',
-  '--initial-old-space-size=512', '--hash-seed=1', '--no-memory-reducer', '--trace-gc',
+  '--initial-old-space-size=512', '--hash-seed=1', '--no-memory-reducer', '--trace-gc', '--trace-opt',
 ];
 
 /**
  * User-space instructions of `node <args>` under `valgrind --tool=callgrind`, counted from the
  * moment the script opens its counted window (countedWindow() in bench/lib/warm-signal.mjs):
  * valgrind runs the warm-up uninstrumented, several times faster, and the count starts there.
- * Also the bytes the window allocated (NaN if a collection ran in it). `cacheSim`: valgrind
+ * Also the bytes the window allocated (NaN if a collection ran in it), and `compiles`: how many
+ * functions V8 optimized inside the window (--trace-opt), whose compiling the count holds, as it
+ * runs on the main thread here (--single-threaded). `cacheSim`: valgrind
  * also simulates the caches, and `misses` holds the first-level instruction and data cache
  * misses (`I1mr`, `D1mr`, `D1mw`) and the last level's (`ILmr`, `DLmr`, `DLmw`), its model's,
  * not this CPU's.
@@ -80,13 +82,14 @@ export async function callgrindInstructions(args, { cacheSim = false } = {}) {
   if (/Scavenge|Mark-Compact|Mark-Sweep/.test(window)) {
     // The count holds a collection's work too, which the other run of the pair may not: no figure.
     process.stderr.write(`callgrind: a garbage collection ran inside the count of ${args.join(' ')}; its figures are left out\n`);
-    return { instructions: NaN, allocated: NaN, misses: undefined };
+    return { instructions: NaN, allocated: NaN, misses: undefined, compiles: 0 };
   }
   // With the cache simulation, one count per event, in the order of valgrind's `Events` line.
   const counts = match[1].trim().split(/\s+/).map(Number);
   const names = /Events *: (.*)/.exec(stderr)?.[1].trim().split(/\s+/) ?? ['Ir'];
   const misses = cacheSim ? Object.fromEntries(names.map((name, i) => [name, counts[i]]).filter(([name]) => /m[rw]$/.test(name))) : undefined;
-  return { instructions: counts[0], allocated: allocated === null ? NaN : Number(allocated[1]), misses };
+  const compiles = window.split('[completed compiling').length - 1;
+  return { instructions: counts[0], allocated: allocated === null ? NaN : Number(allocated[1]), misses, compiles };
 }
 
 /** Pins this process (every thread it has now, and so the ones it makes) to one core. */
