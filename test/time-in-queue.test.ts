@@ -118,6 +118,47 @@ describe('time in queue is never taken from another request', () => {
       `the plain request waited ${after.sumSeconds - before.sumSeconds} s, not since the cache hit`);
   });
 
+  it('a request that gives up at its start leaves no stamp for the next request sent', async (t) => {
+    // A waits 300 ms behind a slow request in an instrumented Agent of one connection, then
+    // aborts as it starts; its error handler sends at once through an Agent poolscope does not
+    // instrument (pipelining, so the write is immediate): that request waited for nothing.
+    const server = await startServer({
+      handler: (request, response) => {
+        request.resume();
+        setTimeout(() => response.end('ok'), request.url === '/slow' ? 300 : 0);
+      },
+    });
+    const other = await startServer({
+      handler: (request, response) => {
+        request.resume();
+        setTimeout(() => response.end('ok'), request.url === '/slower' ? 1000 : 0);
+      },
+    });
+    const instrumented = instrument(new undici7.Agent({ connections: 1 }));
+    const plain = new undici7.Agent({ pipelining: 4 });
+    t.after(() => Promise.all([instrumented.close(), plain.close()]));
+    await (await undici7.request(`${other.origin}/warm`, { dispatcher: plain } as never)).body.text();
+    const before = figuresFor(agent, other).timeInQueue;
+    const slow = undici7.request(`${server.origin}/slow`, { dispatcher: instrumented } as never).then((r) => r.body.text());
+    const busy = undici7.request(`${other.origin}/slower`, { dispatcher: plain, blocking: false } as never).then((r) => r.body.text());
+    let tooLate = false;
+    setTimeout(() => { tooLate = true; }, 50);
+    const gaveUp = new Promise<string>((resolve, reject) => {
+      instrumented.dispatch({ origin: server.origin, path: '/given-up', method: 'GET' }, {
+        onConnect(abort: (error: Error) => void) { if (tooLate) abort(new Error('gave up')); },
+        onHeaders: () => true,
+        onData: () => true,
+        onComplete: () => resolve('answered'),
+        onError: reject,
+      } as never);
+    }).catch(async () => (await undici7.request(`${other.origin}/instead`, { dispatcher: plain, blocking: false } as never)).body.text());
+    assert.deepEqual(await Promise.all([slow, busy, gaveUp]), ['ok', 'ok', 'ok']);
+    const after = figuresFor(agent, other).timeInQueue;
+    assert.equal(after.count - before.count, 2);
+    assert.ok(after.sumSeconds - before.sumSeconds < 0.1,
+      `the other origin's requests waited ${after.sumSeconds - before.sumSeconds} s, not the 300 ms the request that gave up waited`);
+  });
+
   it('a redirect\'s second hop does not count the first hop as queueing', async (t) => {
     const FIRST_HOP_MS = 300;
     const server = await startServer({

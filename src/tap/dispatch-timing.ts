@@ -69,12 +69,14 @@ class Timed {
   }
 
   /**
-   * Leaves the stamp for the `sendHeaders` that follows in this synchronous run. Paths that
-   * start a request and publish no `sendHeaders` (a cache hit, HTTP/2 CONNECT, undici 6's
-   * HTTP/2, a start the app's handler aborted) must not leave it to another request: within the
-   * app's dispatch call, that call's end empties the slot; outside it (a request that waited for
-   * a socket, or that undici started from a `setImmediate`), a microtask does. A microtask is
-   * ~300 instructions (e2e callgrind), and a request started within its dispatch call needs
+   * Leaves the stamp for the `sendHeaders` that follows in this synchronous run, before the
+   * app's handler runs: a start the handler aborts publishes `undici:request:error` from within
+   * it, and the tap empties the slot there. Other paths that start a request and publish no
+   * `sendHeaders` (a cache hit, HTTP/2 CONNECT, undici 6's HTTP/2) must not leave it to another
+   * request either: within the app's dispatch call, that call's end puts the slot back as it
+   * found it; outside it (a request that waited for a socket, or that undici started from a
+   * `setImmediate`, as it does a reused keep-alive socket's), a microtask empties it. A microtask
+   * is ~300 instructions (e2e callgrind), and a request started within its dispatch call needs
    * none. The dispatch time goes once: a redirect or retry handler
    * inside the interceptor starts each hop on the same handler, and a later hop did not wait in
    * the queue since the app's dispatch.
@@ -97,14 +99,12 @@ class Timed {
 
 /**
  * Wraps a handler of undici 7's and 8's API (`onRequestStart` ...). Every method is passed on
- * as is; `onRequestStart` then leaves the dispatch stamp in the handoff slot, last, so that
- * whatever the app's own does (dispatch another request, abort this one) runs before it.
+ * as is; `onRequestStart` first leaves the dispatch stamp in the handoff slot.
  */
 class TimedHandler extends Timed {
   onRequestStart(...args: unknown[]): unknown {
-    const result = this.handler.onRequestStart?.(...args);
     this.handOver();
-    return result;
+    return this.handler.onRequestStart?.(...args);
   }
 
   onRequestUpgrade(...args: unknown[]): unknown { return this.handler.onRequestUpgrade?.(...args); }
@@ -117,9 +117,8 @@ class TimedHandler extends Timed {
 /** The same for handlers of undici 6's API (`onConnect` ...), which Node 22's `fetch` uses. */
 class TimedLegacyHandler extends Timed {
   onConnect(...args: unknown[]): unknown {
-    const result = this.handler.onConnect?.(...args);
     this.handOver();
-    return result;
+    return this.handler.onConnect?.(...args);
   }
 
   onError(...args: unknown[]): unknown { return this.handler.onError?.(...args); }
@@ -133,17 +132,18 @@ interface DispatchOptions { readonly method?: unknown; readonly upgrade?: unknow
 
 /**
  * Whether undici accepts `handler` for these options: the checks of its `assertRequestHandler`,
- * for either API (undici 6 to 8; 8 checks handlers of the new API too). A wrapper has every
- * method, so it passes them whatever it wraps: a handler undici rejects is not wrapped, and
- * undici rejects it as it would have. Named reads, not a loop over the names: the handlers of
+ * the strictest of its versions' for each API (undici 8's for handlers of the new API, which 7
+ * does not check; 6's and 7's for legacy ones). A wrapper has every method, so it passes them
+ * whatever it wraps: a handler undici rejects is not wrapped, and undici rejects it as it would
+ * have. One that an older undici would accept only goes untimed from its dispatch. Named reads, not a loop over the names: the handlers of
  * one call site share a shape, which a read by name finds in its inline cache, where a read by a
  * computed name looked each one up.
  */
 function acceptedByUndici(handler: Handler, options: DispatchOptions): boolean {
-  if (!optionalMethod(handler.onBodySent) || !optionalMethod(handler.onRequestSent)) return false;
+  if (!optionalMethod(handler.onBodySent)) return false;
   const upgrade = Boolean(options.upgrade) || options.method === 'CONNECT';
   if (typeof handler.onRequestStart === 'function') {
-    if (typeof handler.onResponseError !== 'function') return false;
+    if (typeof handler.onResponseError !== 'function' || !optionalMethod(handler.onRequestSent)) return false;
     if (upgrade) return typeof handler.onRequestUpgrade === 'function';
     return typeof handler.onResponseStart === 'function' && typeof handler.onResponseData === 'function' && typeof handler.onResponseEnd === 'function';
   }
@@ -173,13 +173,17 @@ const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(opti
   // A Pool with a free client creates and starts the request within this call: its creation
   // and its start are this moment, to the few microseconds undici's own code takes.
   const outer = handoff.dispatching ?? -1;
+  // A stamp already in the slot is for a send that follows this call (an app handler that
+  // dispatches from its `onRequestStart`, after its own request's stamp was left).
+  const { dispatchedAt: pendingAt, dispatcher: pendingDispatcher } = handoff;
   handoff.dispatching = dispatchedAt;
   try {
     return dispatch(options, wrapped);
   } finally {
+    // The slot as this call found it: what a start in it left and no `sendHeaders` took goes.
     handoff.dispatching = outer;
-    // What a start in this call left and no `sendHeaders` took.
-    clearHandoff();
+    handoff.dispatchedAt = pendingAt;
+    handoff.dispatcher = pendingDispatcher;
   }
 };
 
