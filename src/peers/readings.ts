@@ -81,7 +81,7 @@ const HISTOGRAM_FIELDS = 7;
 const MAX_PACKED_METRICS = 256;
 const MAX_PACKED_BUCKETS = 256;
 
-export function isReceived(readings: PeerReadings): readings is ReceivedReadings {
+function isReceived(readings: PeerReadings): readings is ReceivedReadings {
   return readings.values instanceof Float64Array;
 }
 
@@ -159,9 +159,10 @@ export function packReadings({ values, histograms }: Readings): PackedReadings {
   return { metrics: metrics.items, sets: JSON.stringify(sets.items), values: packedValues, histograms: packedHistograms };
 }
 
-/** Received readings as objects, all at once: for a peer that ended, whose readings are kept. */
-export function unpackReadings(received: ReceivedReadings): Readings {
-  const { values, histograms } = readingsIn(received);
+/** A peer's readings as objects, all at once (packed ones unpacked): for a peer that ended, whose readings are kept. */
+export function unpackReadings(readings: PeerReadings): Readings {
+  if (!isReceived(readings)) return readings;
+  const { values, histograms } = readingsIn(readings);
   return { values: [...values].filter((reading) => reading !== undefined), histograms: [...histograms].filter((reading) => reading !== undefined) };
 }
 

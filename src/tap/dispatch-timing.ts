@@ -131,38 +131,33 @@ class TimedLegacyHandler extends Timed {
 interface DispatchOptions { readonly method?: unknown; readonly upgrade?: unknown }
 
 /**
- * Whether undici accepts `handler` for these options: the checks of its `assertRequestHandler`,
- * the strictest of its versions' for each API (undici 8's for handlers of the new API, which 7
- * does not check; 6's and 7's for legacy ones). A wrapper has every method, so it passes them
- * whatever it wraps: a handler undici rejects is not wrapped, and undici rejects it as it would
- * have. One that an older undici would accept only goes untimed from its dispatch. Named reads, not a loop over the names: the handlers of
- * one call site share a shape, which a read by name finds in its inline cache, where a read by a
- * computed name looked each one up.
+ * The handler wrapped to hand over its dispatch stamp, or undefined for one undici will reject.
+ * A wrapper has every method, so it passes undici's checks (`assertRequestHandler`) whatever it
+ * wraps: it wraps only a handler those checks accept, and undici rejects any other as it would
+ * have. They are the strictest of undici's versions' for each API: 8's for handlers of the new
+ * API, which 7 does not check, and 6's and 7's for legacy ones; one that an older undici would
+ * accept only goes untimed from its dispatch. undici tells the two APIs apart by
+ * `onRequestStart`. Named reads, not a loop over the names: the handlers of one call site share
+ * a shape, which a read by name finds in its inline cache, where a read by a computed name
+ * looked each one up.
  */
-function acceptedByUndici(handler: Handler, options: DispatchOptions): boolean {
-  if (!optionalMethod(handler.onBodySent)) return false;
+function timed(handler: Handler, options: DispatchOptions, dispatchedAt: number, dispatcher: object): Timed | undefined {
+  if (!optionalMethod(handler.onBodySent)) return undefined;
   const upgrade = Boolean(options.upgrade) || options.method === 'CONNECT';
   if (typeof handler.onRequestStart === 'function') {
-    if (typeof handler.onResponseError !== 'function' || !optionalMethod(handler.onRequestSent)) return false;
-    if (upgrade) return typeof handler.onRequestUpgrade === 'function';
-    return typeof handler.onResponseStart === 'function' && typeof handler.onResponseData === 'function' && typeof handler.onResponseEnd === 'function';
+    const accepted = typeof handler.onResponseError === 'function' && optionalMethod(handler.onRequestSent) && (upgrade
+      ? typeof handler.onRequestUpgrade === 'function'
+      : typeof handler.onResponseStart === 'function' && typeof handler.onResponseData === 'function' && typeof handler.onResponseEnd === 'function');
+    return accepted ? new TimedHandler(handler, dispatchedAt, dispatcher) : undefined;
   }
-  if (typeof handler.onConnect !== 'function' || typeof handler.onError !== 'function') return false;
-  if (upgrade) return typeof handler.onUpgrade === 'function';
-  return typeof handler.onHeaders === 'function' && typeof handler.onData === 'function' && typeof handler.onComplete === 'function';
+  const accepted = typeof handler.onConnect === 'function' && typeof handler.onError === 'function' && (upgrade
+    ? typeof handler.onUpgrade === 'function'
+    : typeof handler.onHeaders === 'function' && typeof handler.onData === 'function' && typeof handler.onComplete === 'function');
+  return accepted ? new TimedLegacyHandler(handler, dispatchedAt, dispatcher) : undefined;
 }
 
 function optionalMethod(value: unknown): boolean {
   return value === undefined || typeof value === 'function';
-}
-
-/** The handler wrapped to hand over its dispatch stamp, or undefined for one undici will reject. */
-function timed(handler: Handler, options: DispatchOptions, dispatchedAt: number, dispatcher: object): Timed | undefined {
-  if (!acceptedByUndici(handler, options)) return undefined;
-  // undici tells the two APIs apart the same way.
-  return typeof handler.onRequestStart === 'function'
-    ? new TimedHandler(handler, dispatchedAt, dispatcher)
-    : new TimedLegacyHandler(handler, dispatchedAt, dispatcher);
 }
 
 const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(options, handler) {

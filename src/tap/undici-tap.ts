@@ -287,7 +287,9 @@ export class UndiciTap {
 
   #headersSent({ request, socket }: SendHeadersMessage): void {
     if (!isObject(request) || !isObject(socket)) return;
-    // Within the app's dispatch call nothing waited since it began: one clock read fewer.
+    // Within the app's dispatch call nothing waited since it began: one clock read fewer. The same
+    // two lines as at creation, not a shared function: V8 left such a call out of line and boxed
+    // the number it returned, 14-31 bytes per request (e2e callgrind).
     const dispatching = handoff.dispatching ?? -1;
     const now = dispatching >= 0 ? dispatching : performance.now();
     const record = this.#requests.get(request) ?? this.#adoptRequest(request, now);
