@@ -3,7 +3,10 @@
 // so undici's checks of a handler would pass whatever it wraps: a handler undici rejects must
 // still be rejected, with undici's own error, and a handler it accepts must still work.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { PoolscopeAgent } from 'poolscope';
 import { instrumentInPlace } from '../dist/tap/dispatch-timing.js';
 import { figuresFor, testAgent } from './helpers/agent.ts';
@@ -11,6 +14,12 @@ import { undici7, undici8 } from './helpers/clients.ts';
 import { closedPort, startServer } from './helpers/servers.ts';
 
 type Handler = Record<string, unknown>;
+
+const dualHandlerApp = fileURLToPath(new URL('./fixtures/dual-handler-app.mjs', import.meta.url));
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+/** A Node process of its own, where nothing but Node has set the global dispatcher. */
+const runNode = (args: string[], env: Record<string, string>) =>
+  promisify(execFile)(process.execPath, args, { cwd: projectRoot, env: { ...process.env, ...env }, timeout: 30_000 });
 interface Dispatcher { dispatch(options: object, handler: object): unknown; close(): Promise<void> }
 
 let agent: PoolscopeAgent;
@@ -102,4 +111,73 @@ describe('a dispatcher poolscope instruments in place (the global one) checks ha
       assert.equal(figures.activeRequests, 0, 'and it ended');
     });
   }
+});
+
+describe('a handler with both APIs', () => {
+  /** Dispatches one request with a handler of both APIs; what it was called with, in order, and its body. */
+  function callsOf(dispatcher: Dispatcher, origin: string): Promise<string> {
+    return new Promise((resolve) => {
+      const calls: string[] = [];
+      let body = '';
+      const handler = {
+        onConnect() { calls.push('onConnect'); },
+        onHeaders() { calls.push('onHeaders'); return true; },
+        onData(chunk: Buffer) { body += chunk; return true; },
+        onComplete() { resolve(`${calls.join(',')} body ${body}`); },
+        onError(error: Error) { resolve(`error ${error.message}`); },
+        onRequestStart() { calls.push('onRequestStart'); },
+        onResponseStart() { calls.push('onResponseStart'); },
+        onResponseData(_controller: unknown, chunk: Buffer) { body += chunk; },
+        onResponseEnd() { resolve(`${calls.join(',')} body ${body}`); },
+        onResponseError(_controller: unknown, error: Error) { resolve(`error ${error.message}`); },
+      };
+      try {
+        dispatcher.dispatch({ origin, path: '/both', method: 'GET' }, handler);
+      } catch (error) {
+        resolve(`threw ${(error as Error).message}`);
+      }
+    });
+  }
+
+  for (const [name, agentClass] of [
+    ['undici 7', () => undici7.Agent as unknown as new () => Dispatcher],
+    ['undici 8', () => undici8.Agent as unknown as new () => Dispatcher],
+  ] as const) {
+    it(`is called as ${name} calls it, instrumented or not, and counted`, async (t) => {
+      const server = await startServer();
+      const Agent = agentClass();
+      const plain = new Agent();
+      const instrumented = new Agent();
+      t.after(() => Promise.all([plain.close(), instrumented.close()]));
+      assert.equal(instrumentInPlace(instrumented), true);
+      const expected = 'onRequestStart,onResponseStart body ok';
+      assert.equal(await callsOf(plain, server.origin), expected, 'undici itself calls it by the new API');
+      assert.equal(await callsOf(instrumented, server.origin), expected, 'and so it does through the interceptor');
+      assert.equal(server.truth.requests, 2);
+      const figures = figuresFor(agent, server);
+      assert.equal(figures.requests, server.truth.requests);
+      assert.equal(figures.activeRequests, 0, 'both ended');
+    });
+  }
+});
+
+describe('an app on Node\'s global dispatcher', () => {
+  /** The fixture app's outcome, run with `--import poolscope/register` or without. */
+  async function appOutcome(origin: string, register: boolean): Promise<{ outcome: string; undici: string }> {
+    const { stdout } = await runNode([...(register ? ['--import', 'poolscope/register'] : []), dualHandlerApp], {
+      TARGET_URL: origin, OTEL_EXPORTER_PROMETHEUS_PORT: String(await closedPort()),
+    });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!);
+  }
+
+  it(`calls a handler with both APIs as Node's undici (${process.versions.undici}) does without poolscope`, async () => {
+    const server = await startServer();
+    const without = await appOutcome(server.origin, false);
+    const withAgent = await appOutcome(server.origin, true);
+    assert.match(without.outcome, /body ok$/, 'the handler works without poolscope');
+    // undici 6 (Node 22) knows only the legacy API; 7 and 8 call the new one when a handler has it.
+    if (Number(without.undici.split('.')[0]) === 6) assert.equal(without.outcome, 'onConnect,onHeaders body ok');
+    assert.equal(withAgent.outcome, without.outcome, 'and the same with poolscope/register');
+    assert.equal(server.truth.requests, 4);
+  });
 });

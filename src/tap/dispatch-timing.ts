@@ -128,6 +128,17 @@ class TimedLegacyHandler extends Timed {
   onComplete(...args: unknown[]): unknown { return this.handler.onComplete?.(...args); }
 }
 
+/**
+ * The same for a handler with both APIs, which undici 6 (Node 22's) calls by the legacy one and
+ * undici 7 and 8 by the new one: its legacy methods are `TimedLegacyHandler`'s, so that whichever
+ * undici runs it finds the methods the handler has, and the stamp is handed over by the start
+ * that undici calls.
+ */
+class TimedDualHandler extends TimedHandler {}
+for (const name of Object.getOwnPropertyNames(TimedLegacyHandler.prototype)) {
+  if (name !== 'constructor') Object.defineProperty(TimedDualHandler.prototype, name, Object.getOwnPropertyDescriptor(TimedLegacyHandler.prototype, name)!);
+}
+
 interface DispatchOptions { readonly method?: unknown; readonly upgrade?: unknown }
 
 /**
@@ -136,24 +147,26 @@ interface DispatchOptions { readonly method?: unknown; readonly upgrade?: unknow
  * wraps: it wraps only a handler those checks accept, and undici rejects any other as it would
  * have. They are the strictest of undici's versions' for each API: 8's for handlers of the new
  * API, which 7 does not check, and 6's and 7's for legacy ones; one that an older undici would
- * accept only goes untimed from its dispatch. undici tells the two APIs apart by
- * `onRequestStart`. Named reads, not a loop over the names: the handlers of one call site share
+ * accept only goes untimed from its dispatch. undici 7 and 8 tell the two APIs apart by
+ * `onRequestStart`; undici 6 knows only the legacy one, so a handler that passes both checks
+ * gets a wrapper with both. Named reads, not a loop over the names: the handlers of one call site share
  * a shape, which a read by name finds in its inline cache, where a read by a computed name
  * looked each one up.
  */
 function timed(handler: Handler, options: DispatchOptions, dispatchedAt: number, dispatcher: object): Timed | undefined {
   if (!optionalMethod(handler.onBodySent)) return undefined;
   const upgrade = Boolean(options.upgrade) || options.method === 'CONNECT';
+  const legacyAccepted = typeof handler.onConnect === 'function' && typeof handler.onError === 'function' && (upgrade
+    ? typeof handler.onUpgrade === 'function'
+    : typeof handler.onHeaders === 'function' && typeof handler.onData === 'function' && typeof handler.onComplete === 'function');
   if (typeof handler.onRequestStart === 'function') {
     const accepted = typeof handler.onResponseError === 'function' && optionalMethod(handler.onRequestSent) && (upgrade
       ? typeof handler.onRequestUpgrade === 'function'
       : typeof handler.onResponseStart === 'function' && typeof handler.onResponseData === 'function' && typeof handler.onResponseEnd === 'function');
-    return accepted ? new TimedHandler(handler, dispatchedAt, dispatcher) : undefined;
+    if (!accepted) return undefined;
+    return legacyAccepted ? new TimedDualHandler(handler, dispatchedAt, dispatcher) : new TimedHandler(handler, dispatchedAt, dispatcher);
   }
-  const accepted = typeof handler.onConnect === 'function' && typeof handler.onError === 'function' && (upgrade
-    ? typeof handler.onUpgrade === 'function'
-    : typeof handler.onHeaders === 'function' && typeof handler.onData === 'function' && typeof handler.onComplete === 'function');
-  return accepted ? new TimedLegacyHandler(handler, dispatchedAt, dispatcher) : undefined;
+  return legacyAccepted ? new TimedLegacyHandler(handler, dispatchedAt, dispatcher) : undefined;
 }
 
 function optionalMethod(value: unknown): boolean {
