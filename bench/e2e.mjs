@@ -8,6 +8,7 @@
  *
  * `--settle`: untimed requests before each timed run, as a share of its count.
  */
+import './lib/node-global-dispatcher.mjs';
 import { Agent } from 'undici8';
 import { requestsTo } from './lib/clients.mjs';
 import { listenLikeAService } from './lib/app-server.mjs';

@@ -9,6 +9,7 @@
  * grows with what is live, so a heap of a few MiB makes any fixed memory (poolscope's own,
  * ~3 MiB with the OpenTelemetry SDK) weigh far more than in an app.
  */
+import './node-global-dispatcher.mjs';
 import { Agent } from 'undici8';
 import { requestsTo } from './clients.mjs';
 import { MODES } from './modes.mjs';
