@@ -1,5 +1,8 @@
+import { keepNodeGlobalDispatcher } from './node-global-dispatcher.ts';
 import * as undici7 from 'undici7';
 import * as undici8 from 'undici8';
+
+keepNodeGlobalDispatcher();
 
 /** One way an app makes HTTP requests; each owns its pool so tests do not share sockets. */
 export interface Client {
