@@ -149,9 +149,9 @@ interface DispatchOptions { readonly method?: unknown; readonly upgrade?: unknow
  * API, which 7 does not check, and 6's and 7's for legacy ones; one that an older undici would
  * accept only goes untimed from its dispatch. undici 7 and 8 tell the two APIs apart by
  * `onRequestStart`; undici 6 knows only the legacy one, so a handler that passes both checks
- * gets a wrapper with both. Named reads, not a loop over the names: the handlers of one call site share
- * a shape, which a read by name finds in its inline cache, where a read by a computed name
- * looked each one up.
+ * gets a wrapper with both. Named reads, not a loop over the names: the handlers of one call
+ * site share a shape, which a read by name finds in its inline cache, where a read by a computed
+ * name looked each one up.
  */
 function timed(handler: Handler, options: DispatchOptions, dispatchedAt: number, dispatcher: object): Timed | undefined {
   if (!optionalMethod(handler.onBodySent)) return undefined;
