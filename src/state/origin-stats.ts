@@ -167,10 +167,7 @@ export class OriginStats {
       protocol.opened++;
       if (setupSeconds >= 0) this.#recordSetup(setupSeconds);
     }
-    return {
-      origin: this, protocol, poolSockets: undefined, dispatcherKnown: false, joined: false, openedAt: nowMs, adopted,
-      requests: 0, inFlight: 0, idleSince: nowMs, closedAt: -1,
-    };
+    return new Connection(this, protocol, nowMs, adopted);
   }
 
   /**
@@ -185,7 +182,7 @@ export class OriginStats {
     if (pool !== undefined) {
       let sockets = this.#openPerPool.get(pool);
       if (sockets === undefined) {
-        sockets = { open: 0 };
+        sockets = new PoolSockets();
         this.#openPerPool.set(pool, sockets);
         if (!connection.adopted) this.poolsCreated++;
       }
@@ -379,33 +376,61 @@ function streamEnded(connection: Connection, nowMs: number): void {
   protocol.openIdle++;
 }
 
-/** A dispatcher's open sockets to one origin. */
-interface PoolSockets {
-  open: number;
+/**
+ * A dispatcher's open sockets to one origin.
+ *
+ * This and the other records made per socket or per request are classes, not object literals: V8
+ * gives each literal an allocation site, and once the objects made there start to outlive a
+ * scavenge (a socket's do) it deoptimizes the code that makes them, to allocate them where old
+ * objects live. With a new connection per request, poolscope's connect and request handlers ran
+ * unoptimized for thousands of requests after (`--trace-deopt`); objects a constructor makes have
+ * no such site. Fields are set in the constructor, not declared as class fields: defining them
+ * goes through V8's generic define path.
+ */
+class PoolSockets {
+  declare open: number;
+
+  constructor() {
+    this.open = 0;
+  }
 }
 
 /** One socket, from its connect (or first sight) to its close. */
-export interface Connection {
-  readonly origin: OriginStats;
-  readonly protocol: ProtocolConnections;
+export class Connection {
+  declare readonly origin: OriginStats;
+  declare readonly protocol: ProtocolConnections;
   /**
    * Its dispatcher's open sockets to the origin, this one among them, from `joinPool()` on, when
    * the dispatcher could be told. One object per dispatcher and origin: two sockets of an origin
    * share it exactly when they share their dispatcher, which they are not kept alive for.
    */
-  poolSockets: PoolSockets | undefined;
+  declare poolSockets: PoolSockets | undefined;
   /** Its dispatcher is the one the app called (from the interceptor), not undici's Pool. */
-  dispatcherKnown: boolean;
+  declare dispatcherKnown: boolean;
   /** Counted in its pool, at its first request. */
-  joined: boolean;
+  declare joined: boolean;
   /** When it closed; -1 while open. */
-  closedAt: number;
-  readonly openedAt: number;
+  declare closedAt: number;
+  declare readonly openedAt: number;
   /** Connected before poolscope was listening: its first request seen counts as reused. */
-  readonly adopted: boolean;
-  requests: number;
-  inFlight: number;
-  idleSince: number;
+  declare readonly adopted: boolean;
+  declare requests: number;
+  declare inFlight: number;
+  declare idleSince: number;
+
+  constructor(origin: OriginStats, protocol: ProtocolConnections, openedAt: number, adopted: boolean) {
+    this.origin = origin;
+    this.protocol = protocol;
+    this.poolSockets = undefined;
+    this.dispatcherKnown = false;
+    this.joined = false;
+    this.openedAt = openedAt;
+    this.adopted = adopted;
+    this.requests = 0;
+    this.inFlight = 0;
+    this.idleSince = openedAt;
+    this.closedAt = -1;
+  }
 }
 
 /** An origin's sockets of one HTTP version (`network.protocol.version`). */

@@ -9,21 +9,36 @@ import type { GlobalDispatcherWatch } from './global-dispatcher.js';
 import { requestSlot, socketSlot } from './object-slot.js';
 import { poolOf } from './pool-identity.js';
 
-/** What poolscope remembers of one request while it is in flight. */
-interface RequestRecord {
+/**
+ * What poolscope remembers of one request while it is in flight. A class, as the records made per
+ * socket are: see `PoolSockets` in origin-stats.ts.
+ */
+class RequestRecord {
   /** The tap that made it: a request created before a restart is a stranger to the next tap. */
-  readonly owner: UndiciTap;
-  readonly origin: OriginStats;
+  declare readonly owner: UndiciTap;
+  declare readonly origin: OriginStats;
   /** Its dispatch, once the interceptor said when that was; until then its creation. */
-  startedAt: number;
+  declare startedAt: number;
   /** Counted in `active_requests`: upgrades and CONNECT never publish an end, so they are not. */
-  readonly counted: boolean;
+  declare readonly counted: boolean;
   /** Upgrades hand their socket to the app, which keeps it busy until it closes. */
-  readonly upgrade: boolean;
-  socket: Connection | undefined;
-  reused: boolean;
-  firstByteSeen: boolean;
-  ended: boolean;
+  declare readonly upgrade: boolean;
+  declare socket: Connection | undefined;
+  declare reused: boolean;
+  declare firstByteSeen: boolean;
+  declare ended: boolean;
+
+  constructor(owner: UndiciTap, origin: OriginStats, createdAt: number, counted: boolean, upgrade: boolean) {
+    this.owner = owner;
+    this.origin = origin;
+    this.startedAt = createdAt;
+    this.counted = counted;
+    this.upgrade = upgrade;
+    this.socket = undefined;
+    this.reused = false;
+    this.firstByteSeen = false;
+    this.ended = false;
+  }
 }
 
 /**
@@ -32,23 +47,35 @@ interface RequestRecord {
  * where Node shows them on the socket, when the phases before the last one ended: the last phase
  * (TCP, or TLS over it) ends when undici says it connected.
  */
-interface SocketRecord {
+class SocketRecord {
   /** The tap that made it: a socket made before a restart is a stranger to the next tap. */
-  readonly owner: UndiciTap;
+  declare readonly owner: UndiciTap;
   /** The attempt's connector: attempts whose socket was not seen pair up by connector. */
-  readonly connector: unknown;
+  declare readonly connector: unknown;
   /** The attempt's start, or -1 for a socket whose attempt was not seen. */
-  readonly startedAt: number;
+  declare readonly startedAt: number;
   /** TLS follows TCP: the end of TCP is the socket's `connect` event. */
-  readonly secure: boolean;
+  declare readonly secure: boolean;
   /** A host name, not an address: `net` looks it up, and the socket's `lookup` event ends DNS. */
-  readonly resolves: boolean;
-  lookupAt: number;
-  connectAt: number;
+  declare readonly resolves: boolean;
+  declare lookupAt: number;
+  declare connectAt: number;
   /** The socket's state from its connect (or first request seen) on. */
-  connection: Connection | undefined;
+  declare connection: Connection | undefined;
   /** It has the close listener, which stays for the socket's life, whichever tap is enabled. */
-  closeFollowed: boolean;
+  declare closeFollowed: boolean;
+
+  constructor(owner: UndiciTap, connector: unknown, startedAt: number, secure: boolean, resolves: boolean) {
+    this.owner = owner;
+    this.connector = connector;
+    this.startedAt = startedAt;
+    this.secure = secure;
+    this.resolves = resolves;
+    this.lookupAt = -1;
+    this.connectAt = -1;
+    this.connection = undefined;
+    this.closeFollowed = false;
+  }
 }
 
 /** Payloads as undici publishes them; every field is checked before use. */
@@ -200,7 +227,7 @@ export class UndiciTap {
     // Within an instrumented dispatch the time is known: one clock read fewer per request.
     const dispatching = handoff.dispatching ?? -1;
     const createdAt = dispatching >= 0 ? dispatching : performance.now();
-    if (!this.#requests.claim(request, newRequestRecord(this, origin, createdAt, !isUpgrade, isUpgrade))) return;
+    if (!this.#requests.claim(request, new RequestRecord(this, origin, createdAt, !isUpgrade, isUpgrade))) return;
     if (!isUpgrade) origin.requestStarted();
   }
 
@@ -209,7 +236,7 @@ export class UndiciTap {
     if (this.#announced === undefined) queueMicrotask(this.#forgetAnnounced);
     else this.#settleAnnounced();
     const params = isObject(connectParams) ? connectParams : undefined;
-    this.#announced = newSocketRecord(this, connector, now, params?.protocol === 'https:', resolves(params?.hostname));
+    this.#announced = new SocketRecord(this, connector, now, params?.protocol === 'https:', resolves(params?.hostname));
   }
 
   /** The announced attempt got no socket in its run: its start waits for its connector's outcome. */
@@ -319,7 +346,7 @@ export class UndiciTap {
   #adoptRequest(request: object, now: number): RequestRecord | undefined {
     const origin = this.#originOfRequest(request as UndiciRequest);
     if (origin === undefined) return undefined;
-    const record = newRequestRecord(this, origin, now, false, false);
+    const record = new RequestRecord(this, origin, now, false, false);
     this.#requests.set(request, record);
     return record;
   }
@@ -366,7 +393,7 @@ export class UndiciTap {
     adopted: boolean, setupSeconds: number, now: number,
   ): Connection | undefined {
     if (typeof (socket as Partial<Listenable>).on !== 'function') return undefined;
-    const followed = record ?? this.#stamp(socket, newSocketRecord(this, connector, -1, false, false));
+    const followed = record ?? this.#stamp(socket, new SocketRecord(this, connector, -1, false, false));
     // The listener first: if the socket refuses it, nothing was recorded. Ahead of undici's own:
     // undici fails the requests in flight from its close listener, and a socket that closed
     // under a request (reset, timeout) must be seen closing `active`.
@@ -418,19 +445,11 @@ export class UndiciTap {
   }
 }
 
-function newSocketRecord(owner: UndiciTap, connector: unknown, startedAt: number, secure: boolean, resolves: boolean): SocketRecord {
-  return { owner, connector, startedAt, secure, resolves, lookupAt: -1, connectAt: -1, connection: undefined, closeFollowed: false };
-}
-
 /** Whether `net` looks `hostname` up: anything but an IP address (in brackets or not) is looked up. */
 function resolves(hostname: unknown): boolean {
   if (typeof hostname !== 'string') return true;
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   return isIP(bare) === 0;
-}
-
-function newRequestRecord(owner: UndiciTap, origin: OriginStats, createdAt: number, counted: boolean, upgrade: boolean): RequestRecord {
-  return { owner, origin, startedAt: createdAt, counted, upgrade, socket: undefined, reused: false, firstByteSeen: false, ended: false };
 }
 
 /** `network.protocol.version` of a socket that connected before poolscope was listening. */
