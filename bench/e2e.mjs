@@ -8,13 +8,15 @@
  *
  * `--settle`: untimed requests before each timed run, as a share of its count.
  */
-import './lib/node-global-dispatcher.mjs';
+import { keepNodeGlobalDispatcher } from './lib/node-global-dispatcher.mjs';
 import { Agent } from 'undici8';
 import { requestsTo } from './lib/clients.mjs';
 import { listenLikeAService } from './lib/app-server.mjs';
 import { MODES, otelAvailable } from './lib/modes.mjs';
 import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, mainThreadCpuUsage, parseArgs, rotated, summary } from './lib/stats.mjs';
+
+keepNodeGlobalDispatcher();
 
 const options = parseArgs({
   rounds: 12, keepAliveRequests: 300, newConnectionRequests: 40, settle: 0.25, batchMs: 2000, only: '', json: false,

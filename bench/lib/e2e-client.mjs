@@ -9,13 +9,15 @@
  * grows with what is live, so a heap of a few MiB makes any fixed memory (poolscope's own,
  * ~3 MiB with the OpenTelemetry SDK) weigh far more than in an app.
  */
-import './node-global-dispatcher.mjs';
+import { keepNodeGlobalDispatcher } from './node-global-dispatcher.mjs';
 import { Agent } from 'undici8';
 import { requestsTo } from './clients.mjs';
 import { MODES } from './modes.mjs';
 import { listenLikeAService } from './app-server.mjs';
 import { mainThreadCpuUsage, parseArgs } from './stats.mjs';
 import { countedWindow, TIMED_MARKER } from './warm-signal.mjs';
+
+keepNodeGlobalDispatcher();
 
 const options = parseArgs({
   url: '', mode: 'none', client: 'undici.request()', connection: 'keep-alive', warmup: 1000, count: 0, appListens: true, timed: false, appHeapMib: 0,

@@ -75,9 +75,9 @@ class Timed {
    * `sendHeaders` (a cache hit, HTTP/2 CONNECT, undici 6's HTTP/2) must not leave it to another
    * request either: within the app's dispatch call, that call's end puts the slot back as it
    * found it; outside it (a request that waited for a socket, or that undici started from a
-   * `setImmediate`, as it does a reused keep-alive socket's), a microtask empties it. A microtask
-   * is ~300 instructions (e2e callgrind), and a request started within its dispatch call needs
-   * none. The dispatch time goes once: a redirect or retry handler inside the interceptor starts
+   * `setImmediate`, as it does a reused keep-alive socket's), a microtask empties it. Node's
+   * `queueMicrotask()` alone is ~500 instructions (e2e callgrind), and a request started within
+   * its dispatch call needs none. The dispatch time goes once: a redirect or retry handler inside the interceptor starts
    * each hop on the same handler, and a later hop did not wait in the queue since the app's
    * dispatch.
    */
@@ -178,8 +178,9 @@ const timingInterceptor: Interceptor = (dispatch) => function timedDispatch(opti
   const dispatchedAt = performance.now();
   const wrapped = timed(handler, options, dispatchedAt, dispatch);
   if (wrapped === undefined) return dispatch(options, handler);
-  // A Pool with a free client creates and starts the request within this call: its creation
-  // and its start are this moment, to the few microseconds undici's own code takes.
+  // A Pool with a free client creates the request within this call (undici 6 also starts it
+  // there; 7 and 8 from a `setImmediate`): its creation is this moment, to the few microseconds
+  // undici's own code takes.
   const outer = handoff.dispatching ?? -1;
   // A stamp already in the slot is for a send that follows this call (an app handler that
   // dispatches from its `onRequestStart`, after its own request's stamp was left).

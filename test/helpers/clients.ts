@@ -1,4 +1,4 @@
-import { keepNodeGlobalDispatcher } from './node-global-dispatcher.ts';
+import { keepNodeGlobalDispatcher } from '../../bench/lib/node-global-dispatcher.mjs';
 import * as undici7 from 'undici7';
 import * as undici8 from 'undici8';
 
