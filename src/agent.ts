@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
+import { settleAsyncContextChoice } from './async-context.js';
 import { resolveOptions } from './config.js';
 import { MeterBridge } from './export/meter-bridge.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
@@ -58,6 +59,7 @@ function startAs(role: Role, options?: PoolscopeOptions): Promise<PoolscopeAgent
 }
 
 async function launch(role: Role, options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
+  settleAsyncContextChoice();
   // The thread that exports reads the same environment and says what is wrong with it, once.
   if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);

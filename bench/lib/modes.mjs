@@ -3,8 +3,19 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { start } from '../../dist/index.js';
 import { TAPPED_CHANNELS } from '../../dist/tap/undici-tap.js';
+
+/**
+ * Node 24 chooses its AsyncLocalStorage implementation lazily, and a process whose first
+ * `nextTick` came before that choice runs undici's HTTP/2 requests ~7% slower ever after
+ * (src/async-context.ts). poolscope has Node choose as it loads; so does every benchmark
+ * process, in every mode, before anything else runs, so that each mode's figure is its own
+ * work and not which side of that cliff the process fell on.
+ * `POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT=1` leaves the choice to Node, to measure the cliff: poolscope
+ * is then loaded only when a mode starts it.
+ */
+if (process.env.POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT !== '1') void (await import('node:async_hooks')).AsyncLocalStorage;
+const start = async (options) => (await import('../../dist/index.js')).start(options);
 
 /**
  * The ways a benchmark runs the same work: with nothing subscribed, with a subscriber that does
