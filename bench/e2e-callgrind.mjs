@@ -22,6 +22,8 @@
  *                                [--requests=1500] [--warmup=15000] [--runs=3] [--app-listens=false] [--json]
  *
  * `--app-listens=false`: the client listens on no port of its own (bench/lib/app-server.mjs).
+ * Every client has Node choose its AsyncLocalStorage implementation first (bench/lib/modes.mjs);
+ * `POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT=1` leaves the choice to Node, as an app without poolscope does.
  * `--cache-sim`: valgrind also simulates the caches (several times slower), and each mode's
  * cache misses per request are printed beside its instructions: where the instructions are
  * alike and the time is not, they say which cache the difference is in (valgrind's model of
