@@ -54,7 +54,7 @@ if (!valgrindAvailable()) {
       const [base, requests] = [scaled(options.base), scaled(options.requests)];
       const instructions = (mode, count) => callgrindInstructions([
         client, `--url=${urls[scenario.protocol]}`, `--client=${scenario.client}`, `--connection=${scenario.connection}`,
-        `--mode=${mode}`, `--warmup=${scaled(options.warmup)}`, `--count=${count}`, `--app-listens=${options.appListens}`,
+        `--mode=${mode}`, `--warmup=${scaled(options.warmup * (scenario.warmupScale ?? 1))}`, `--count=${count}`, `--app-listens=${options.appListens}`,
       ], { cacheSim: options.cacheSim });
       const counted = Object.fromEntries(modes.map((mode) => [mode, { instructions: [], allocated: [], misses: [] }]));
       // Runs interleave the modes. A run whose count held a collection gives no figure (NaN).
@@ -90,7 +90,7 @@ if (!valgrindAvailable()) {
   }
   const lines = [
     'e2e-callgrind: user-space instructions per request of the client, median of ' +
-    `${options.runs} runs [lowest-highest] (after ${options.warmup} requests of warm-up; a fifth of the counts for new connections)`,
+    `${options.runs} runs [lowest-highest] (after ${options.warmup} requests of warm-up, twice as many for fetch(); a fifth of the counts for new connections)`,
   ];
   const count = (n) => Math.round(n).toLocaleString('en-US');
   for (const { name, perRequest, spread, overhead, allocatedPerRequest, missesPerRequest } of scenarios) {
