@@ -29,11 +29,13 @@ const SMOKE = {
 
 async function run(script, args = [], nodeOptions = []) {
   const started = performance.now();
-  const { stdout } = await promisify(execFile)(process.execPath, [...nodeOptions, fileURLToPath(new URL(script, import.meta.url)), ...args, '--json'], {
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [...nodeOptions, fileURLToPath(new URL(script, import.meta.url)), ...args, '--json'], {
     maxBuffer: 64 * 1024 * 1024, timeout: 900_000,
   });
   const result = JSON.parse(stdout.trim().split('\n').at(-1));
   process.stderr.write(`  ${script} ${args.join(' ')}: ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  // What a script says about its own figures (a compile or a collection inside a count) goes with them.
+  if (stderr !== '') process.stderr.write(stderr.replace(/^(?=.)/gm, '    '));
   return result;
 }
 
