@@ -114,9 +114,11 @@ if (requestKeepAlive !== undefined) {
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
 if (results.e2eCallgrind?.available) {
-  for (const { name, perRequest, overhead, runs = 1, allocatedPerRequest: allocated = {} } of results.e2eCallgrind.scenarios) {
+  for (const { name, perRequest, overhead, runs = 1, allocatedPerRequest: allocated = {}, compiledIn = {} } of results.e2eCallgrind.scenarios) {
+    const compiled = Object.keys(compiledIn).filter((mode) => compiledIn[mode] > 0);
     row('e2e callgrind', `${name}: instructions per request, nothing subscribed`,
-      `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated; ${runs === 1 ? 'one run' : `median of ${runs} runs`}`);
+      `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated; ${runs === 1 ? 'one run' : `median of ${runs} runs`}` +
+      `${compiled.length > 0 ? `; V8 compiled inside the count of ${compiled.join(', ')}` : ''}`);
     const added = (mode) => `${fmt.pct(overhead[mode])} (${bytes(allocated[mode] - allocated.none)})`;
     const parts = [`poolscope ${added('poolscope')}`];
     if (overhead.noop !== undefined) parts.push(`no-op ${added('noop')}`);
