@@ -77,9 +77,9 @@ class Timed {
    * found it; outside it (a request that waited for a socket, or that undici started from a
    * `setImmediate`, as it does a reused keep-alive socket's), a microtask empties it. Node's
    * `queueMicrotask()` alone is ~500 instructions (e2e callgrind), and a request started within
-   * its dispatch call needs none. The dispatch time goes once: a redirect or retry handler inside the interceptor starts
-   * each hop on the same handler, and a later hop did not wait in the queue since the app's
-   * dispatch.
+   * its dispatch call needs none. The dispatch time goes once: a redirect or retry handler
+   * inside the interceptor starts each hop on the same handler, and a later hop did not wait in
+   * the queue since the app's dispatch.
    */
   protected handOver(): void {
     if ((handoff.dispatching ?? -1) < 0 && handoff.armed !== true) {
