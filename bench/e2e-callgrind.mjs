@@ -9,8 +9,11 @@
  * The warm-up is long because a service's steady state is TurboFan's code: undici's request path
  * and poolscope's handlers reach it between 10,000 and 15,000 keep-alive requests (--trace-opt),
  * and until then run Maglev's, which was 25% more instructions per request with nothing
- * subscribed. valgrind runs the warm-up without counting, and no scavenge lands in the count:
- * the bytes allocated are reported beside the instructions instead (bench/lib/warm-signal.mjs).
+ * subscribed. A new connection per request warms up for its share of that (3,000 by default), and
+ * poolscope's handlers reach TurboFan only after 10,000-14,000 such requests: that scenario's
+ * figure is their Maglev code (BENCHMARKS.md). valgrind runs the warm-up without counting, and
+ * no scavenge lands in the count: the bytes allocated are reported beside the instructions
+ * instead (bench/lib/warm-signal.mjs).
  *
  * Which code V8 has compiled by the count differs from process to process, and more between
  * invocations of this script than between the runs of one: nothing subscribed counted 153,139

@@ -9,10 +9,10 @@ import { TAPPED_CHANNELS } from '../../dist/tap/undici-tap.js';
  * Node 24 chooses its AsyncLocalStorage implementation lazily, and a process whose first
  * `nextTick` came before that choice may run undici's requests with 4-7% more instructions ever
  * after (src/async-context.ts). poolscope has Node choose as it loads; every benchmark process
- * does the same, with poolscope's own function, as it loads this module, before any mode runs, so that each mode's figure is its own
- * work and not which side of that cliff the process fell on.
- * `POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT=1` leaves the choice to Node, to measure the cliff: poolscope
- * is then loaded only when a mode starts it.
+ * does the same with poolscope's own function as it loads this module, before any mode runs, so
+ * that each mode's figure is its own work and not which side of that cliff the process fell on.
+ * `POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT=1` leaves the choice to Node, to measure the cliff:
+ * poolscope is then loaded only when a mode starts it.
  */
 if (process.env.POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT !== '1') (await import('../../dist/async-context.js')).settleAsyncContextChoice();
 const start = async (options) => (await import('../../dist/index.js')).start(options);
