@@ -63,7 +63,7 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
   // The thread that exports reads the same environment and says what is wrong with it, once.
   if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);
-  const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis);
+  const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici');
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();
   const tap = new UndiciTap(registry, globalDispatcher);

@@ -25,16 +25,16 @@ it('records into the app\'s own MeterProvider beside the app\'s own metrics', as
   const metrics = exporter.getMetrics().at(-1)!.scopeMetrics.flatMap((scope) => scope.metrics);
   const byName = new Map(metrics.map((metric) => [metric.descriptor.name, metric]));
   assert.ok(byName.has('app.orders'), 'the app\'s own metric is still exported');
-  const requests = byName.get('undici.client.requests')!;
+  const requests = byName.get('poolscope.client.requests')!;
   const forServer = requests.dataPoints.filter((p) => p.attributes['server.port'] === server.port);
-  const value = (reused: boolean) => forServer.find((p) => p.attributes['undici.connection.reused'] === reused)?.value;
+  const value = (reused: boolean) => forServer.find((p) => p.attributes['poolscope.connection.reused'] === reused)?.value;
   assert.equal(value(false), server.truth.connectionsWithRequests);
   assert.equal((value(false) as number) + (value(true) as number), server.truth.requests);
-  const ttfb = byName.get('undici.client.request.time_to_first_byte')!;
+  const ttfb = byName.get('poolscope.client.request.time_to_first_byte')!;
   const samples = ttfb.dataPoints.filter((p) => p.attributes['server.port'] === server.port)
     .reduce((sum, p) => sum + (p.value as { count: number }).count, 0);
   assert.equal(samples, 6, 'every time to first byte reached the app\'s histogram');
-  const peak = byName.get('undici.client.active_requests.peak')!.dataPoints.find((p) => p.attributes['server.port'] === server.port);
+  const peak = byName.get('poolscope.client.active_requests.peak')!.dataPoints.find((p) => p.attributes['server.port'] === server.port);
   assert.equal(peak?.value, 1, 'the requests went one after the other');
   await provider.shutdown();
 });

@@ -6,9 +6,9 @@ import { collectFigures, quantile } from '../dist/cli/report/figures.js';
 describe('the Prometheus text parser', () => {
   it('reads names, labels with escapes, special values and timestamps', () => {
     const samples = parseExposition([
-      '# HELP undici_client_requests_total Requests whose headers were written.',
-      '# TYPE undici_client_requests_total counter',
-      'undici_client_requests_total{server_address="api.example.com",server_port="443",url_scheme="https",undici_connection_reused="true"} 41',
+      '# HELP poolscope_client_requests_total Requests whose headers were written.',
+      '# TYPE poolscope_client_requests_total counter',
+      'poolscope_client_requests_total{server_address="api.example.com",server_port="443",url_scheme="https",poolscope_connection_reused="true"} 41',
       'plain_metric 3.5e2 1700000000000',
       'with_escapes{path="a\\"b\\\\c\\nd",trailing="x",} -Inf',
       'spaced { a = "1" , b="2"}\t+Inf',
@@ -18,10 +18,10 @@ describe('the Prometheus text parser', () => {
       'windows_line 7\r',
     ].join('\n'));
     assert.deepEqual(samples.map((s) => s.name), [
-      'undici_client_requests_total', 'plain_metric', 'with_escapes', 'spaced', 'not_a_number', 'windows_line',
+      'poolscope_client_requests_total', 'plain_metric', 'with_escapes', 'spaced', 'not_a_number', 'windows_line',
     ]);
     assert.deepEqual(samples[0]!.labels, {
-      server_address: 'api.example.com', server_port: '443', url_scheme: 'https', undici_connection_reused: 'true',
+      server_address: 'api.example.com', server_port: '443', url_scheme: 'https', poolscope_connection_reused: 'true',
     });
     assert.equal(samples[0]!.value, 41);
     assert.equal(samples[1]!.value, 350);
@@ -58,12 +58,12 @@ describe('the Prometheus text parser', () => {
 
 describe('figures from expositions', () => {
   const instance = (reused: number, fresh: number, buckets: [string, number][]) => parseExposition([
-    `undici_client_requests_total{server_address="10.0.0.1",server_port="8080",url_scheme="http",undici_connection_reused="true",otel_scope_name="poolscope"} ${reused}`,
-    `undici_client_requests_total{server_address="10.0.0.1",server_port="8080",url_scheme="http",undici_connection_reused="false",otel_scope_name="poolscope"} ${fresh}`,
+    `poolscope_client_requests_total{server_address="10.0.0.1",server_port="8080",url_scheme="http",poolscope_connection_reused="true",otel_scope_name="poolscope"} ${reused}`,
+    `poolscope_client_requests_total{server_address="10.0.0.1",server_port="8080",url_scheme="http",poolscope_connection_reused="false",otel_scope_name="poolscope"} ${fresh}`,
     ...buckets.map(([le, count]) =>
       `http_client_request_time_in_queue_bucket{server_address="10.0.0.1",server_port="8080",url_scheme="http",le="${le}"} ${count}`),
     `http_client_request_time_in_queue_count{server_address="10.0.0.1",server_port="8080",url_scheme="http"} ${reused + fresh}`,
-    'undici_client_requests_total{server_address="::1",server_port="443",url_scheme="https",undici_connection_reused="true"} 1',
+    'poolscope_client_requests_total{server_address="::1",server_port="443",url_scheme="https",poolscope_connection_reused="true"} 1',
   ].join('\n'));
 
   it('adds up instances per origin and reads histograms as Prometheus does', () => {

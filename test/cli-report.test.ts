@@ -281,7 +281,7 @@ describe('poolscope report on sources it cannot read', () => {
     const folder = await mkdtemp(join(tmpdir(), 'poolscope-bad-'));
     try {
       const file = join(folder, 'metrics.prom');
-      await writeFile(file, '# TYPE undici_client_requests_total counter\nundici_client_requests_total{server_address="a" 3\n');
+      await writeFile(file, '# TYPE poolscope_client_requests_total counter\npoolscope_client_requests_total{server_address="a" 3\n');
       const run = await runCli(['report', file]);
       assert.equal(run.code, 2);
       assert.equal(run.stdout, '');

@@ -131,7 +131,7 @@ for (const [file, dashboard] of loadDashboards()) {
         const windows = [...query.expr.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]);
         assert.ok(windows.length > 0 || !/rate\(/.test(query.expr), `${where} has rate windows`);
         for (const window of windows) assert.equal(window, query.instant ? '$__range' : '$__rate_interval', where);
-        const selectors = [...query.expr.matchAll(/\b((?:undici|http)_client_\w+)(\{[^}]*\})?/g)];
+        const selectors = [...query.expr.matchAll(/\b((?:poolscope|http)_client_\w+)(\{[^}]*\})?/g)];
         assert.ok(selectors.length > 0, `${where} reads a poolscope metric`);
         for (const [, name, matchers] of selectors) {
           for (const matcher of SELECTED) assert.ok(matchers?.includes(matcher), `${where}: ${name} is selected with ${matcher}`);

@@ -203,9 +203,9 @@ describe('dashboards and rules against Debian\'s Prometheus', { skip: needs('pro
       const { result } = await prometheus!.query(`sum by (server_port) (${expr})`);
       return new Map(result.map((s) => [Number(s.metric.server_port), Number(s.value![1])]));
     };
-    const requests = await byPort(`undici_client_requests_total{job="${JOB}"}`);
-    const fresh = await byPort(`undici_client_requests_total{job="${JOB}", undici_connection_reused="false"}`);
-    const opened = await byPort(`undici_client_connections_opened_total{job="${JOB}"}`);
+    const requests = await byPort(`poolscope_client_requests_total{job="${JOB}"}`);
+    const fresh = await byPort(`poolscope_client_requests_total{job="${JOB}", poolscope_connection_reused="false"}`);
+    const opened = await byPort(`poolscope_client_connections_opened_total{job="${JOB}"}`);
     for (const server of [healthy, closing, slow] as TestServer[]) {
       assert.ok(server.truth.requests > 50, `${server.origin} served ${server.truth.requests} requests`);
       assert.equal(requests.get(server.port), server.truth.requests, `${server.origin}: requests`);

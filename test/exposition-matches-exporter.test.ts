@@ -77,7 +77,7 @@ function assertSameExposition(written: string, serialized: string): void {
 }
 
 it('writes what the exporter writes for readings of real traffic', async () => {
-  const registry = new OriginRegistry(4, 60_000);
+  const registry = new OriginRegistry(4, 60_000, 'undici');
   const tap = new UndiciTap(registry);
   tap.enable();
   after(() => tap.disable());
@@ -135,7 +135,7 @@ it('writes what the exporter writes for readings of real traffic', async () => {
 });
 
 it('writes labels, names and numbers as the exporter does, an empty exposition too', async () => {
-  const attributes = { 'server.address': 'a"b\\c\nd é', 'server.port': 8080, 'undici.connection.reused': true };
+  const attributes = { 'server.address': 'a"b\\c\nd é', 'server.port': 8080, 'poolscope.connection.reused': true };
   const value = (metric: 'activeRequests' | 'reuseRatio' | 'savedTime', number: number) =>
     ({ metric, attributes: { ...attributes, 'url.scheme': String(number) }, value: number, weight: 1 });
   const readings: Readings = {

@@ -66,7 +66,7 @@ async function startH2Server(t: TestContext): Promise<TestServer & { h2: H2Truth
 
 function streamsPeakLine(exposition: string, port: number): string | undefined {
   return exposition.split('\n').find((line) =>
-    line.startsWith('undici_client_connection_streams_peak{') && line.includes(`server_port="${port}"`));
+    line.startsWith('poolscope_client_connection_streams_peak{') && line.includes(`server_port="${port}"`));
 }
 
 describe('HTTP/2 streams per connection', () => {

@@ -31,9 +31,9 @@ function assertLastExportExact(receiver: OtlpReceiver, server: TestServer): void
   const last = receiver.exports.at(-1);
   assert.ok(last, 'the receiver got an export');
   const origin = { 'server.port': String(server.port) };
-  assert.equal(otlpValue(last, 'undici.client.requests', origin), server.truth.requests);
-  assert.equal(otlpValue(last, 'undici.client.requests', { ...origin, 'undici.connection.reused': 'false' }), server.truth.connectionsWithRequests);
-  assert.equal(otlpValue(last, 'undici.client.connections.opened', origin), server.truth.connections);
+  assert.equal(otlpValue(last, 'poolscope.client.requests', origin), server.truth.requests);
+  assert.equal(otlpValue(last, 'poolscope.client.requests', { ...origin, 'poolscope.connection.reused': 'false' }), server.truth.connectionsWithRequests);
+  assert.equal(otlpValue(last, 'poolscope.client.connections.opened', origin), server.truth.connections);
   assert.equal(otlpValue(last, 'http.client.active_requests', origin), 0);
   assert.equal(server.truth.requests, REQUESTS);
 }

@@ -22,7 +22,7 @@ function readingsFrom(registry: OriginRegistry): Readings {
 
 /** A registry whose every origin has requests, sockets open and closed, and histogram samples. */
 function populated(origins: number, maxOrigins: number): OriginRegistry {
-  const registry = new OriginRegistry(maxOrigins, 60_000);
+  const registry = new OriginRegistry(maxOrigins, 60_000, 'undici');
   for (let i = 0; i < origins; i++) {
     const origin = registry.lookup(`${i % 2 === 0 ? 'http' : 'https'}://10.0.${i >> 8}.${i & 255}:${8000 + i}`)!;
     const connection = origin.openConnection(i % 3 === 0 ? '2' : '1.1', false, 0.001 * (i + 1), 1000);
@@ -68,7 +68,7 @@ it('writes what the serializer writes in one call, letting the event loop run in
 });
 
 it('writes a small exposition in one piece, and an empty one as the serializer does', async () => {
-  for (const registry of [populated(1, 10), new OriginRegistry(10, 60_000)]) {
+  for (const registry of [populated(1, 10), new OriginRegistry(10, 60_000, 'undici')]) {
     const readings = readingsFrom(registry);
     assert.equal((await sliced(readings)).text, serializerText(readings, resource));
   }

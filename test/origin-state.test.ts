@@ -20,7 +20,7 @@ describe('origins', () => {
   });
 
   it('finds every spelling of an origin in one record and folds origins past maxOrigins into _other', () => {
-    const registry = new OriginRegistry(3, 60_000);
+    const registry = new OriginRegistry(3, 60_000, 'undici');
     const a = registry.lookup('http://a.example');
     assert.equal(registry.lookup('http://a.example:80/'), a);
     assert.equal(registry.lookup('http://user:pw@a.example/path'), a);
@@ -30,7 +30,8 @@ describe('origins', () => {
     assert.equal(registry.lookup('http://e.example'), other);
     assert.deepEqual([...registry.all()].map((o) => o.identity.key),
       ['http://a.example:80', 'http://b.example:80', 'http://c.example:80', '_other']);
-    assert.deepEqual(other!.attributes, { 'server.address': '_other' });
+    assert.deepEqual(other!.attributes, { 'server.address': '_other', 'poolscope.pool.type': 'undici' });
+    assert.deepEqual(a!.attributes, { 'server.address': 'a.example', 'server.port': 80, 'url.scheme': 'http', 'poolscope.pool.type': 'undici' });
     for (let i = 0; i < 10_000; i++) registry.lookup(`http://host-${i}.example:${1000 + (i % 50000)}`);
     assert.equal([...registry.all()].length, 4, 'still three origins and _other');
   });
@@ -38,7 +39,7 @@ describe('origins', () => {
 
 describe('per-origin state driven by synthetic events', () => {
   it('adds the typical setup time per reused request, and nothing before one was measured', () => {
-    const origin = new OriginRegistry(10, 60_000).lookup('https://api.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('https://api.example')!;
     const connection = origin.openConnection('1.1', true, -1, 0);
     origin.requestSent(connection, true, 1, 0, 0);
     assert.equal(origin.savedSeconds, 0);
@@ -54,7 +55,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('reports the reuse ratio of the last 60 s only', () => {
-    const origin = new OriginRegistry(10, 60_000).lookup('http://ratio.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://ratio.example')!;
     const connection = origin.openConnection('1.1', false, -1, 0);
     assert.ok(Number.isNaN(origin.reuseRatio(0)));
     origin.requestSent(connection, false, -1, 0, 1_000);
@@ -66,7 +67,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('keeps the peak of active requests until it is read', () => {
-    const origin = new OriginRegistry(10, 60_000).lookup('http://peak.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://peak.example')!;
     origin.requestStarted();
     origin.requestStarted();
     origin.requestStarted();
@@ -78,7 +79,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('bounds error types per origin', () => {
-    const origin = new OriginRegistry(10, 60_000).lookup('http://errors.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://errors.example')!;
     for (let i = 0; i < 50; i++) origin.connectionFailed(`E${i}`);
     assert.equal(origin.connectErrors.size, 21);
     assert.equal(origin.connectErrors.get('_other'), 30);

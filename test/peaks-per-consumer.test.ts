@@ -19,8 +19,8 @@ import { closedPort, eventually, startServer, testCertificate, type TestServer }
 const N = 6;
 /** A server answers a held request after this long even if N never came: a test fails, it does not hang. */
 const HOLD_LIMIT_MS = 3000;
-const ACTIVE_PEAK = 'undici_client_active_requests_peak';
-const STREAMS_PEAK = 'undici_client_connection_streams_peak';
+const ACTIVE_PEAK = 'poolscope_client_active_requests_peak';
+const STREAMS_PEAK = 'poolscope_client_connection_streams_peak';
 
 /** `/metrics` read with node:http (which undici's channels do not see) as one scraper. */
 function scrape(url: string, userAgent: string, localAddress = '127.0.0.1'): Promise<string> {
@@ -106,7 +106,7 @@ describe('each /metrics scraper sees its own peak', () => {
     assert.equal(server.mostConcurrent(), N);
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-a'), ACTIVE_PEAK, server.port), N);
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-b'), ACTIVE_PEAK, server.port), N, 'B after A');
-    assert.equal(await otlpAfter('undici.client.active_requests.peak', { 'server.port': String(server.port) }, endedAt), N, 'OTLP after both');
+    assert.equal(await otlpAfter('poolscope.client.active_requests.peak', { 'server.port': String(server.port) }, endedAt), N, 'OTLP after both');
     // Nothing since: each one's next reading is the level now.
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-b'), ACTIVE_PEAK, server.port), 0);
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-a'), ACTIVE_PEAK, server.port), 0);
@@ -185,7 +185,7 @@ describe('streams per HTTP/2 connection', () => {
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-a'), STREAMS_PEAK, port), N);
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-b'), STREAMS_PEAK, port), N);
     const labels = { 'server.port': String(port), 'network.protocol.version': '2' };
-    assert.equal(await otlpAfter('undici.client.connection.streams.peak', labels, endedAt), N);
+    assert.equal(await otlpAfter('poolscope.client.connection.streams.peak', labels, endedAt), N);
     assert.equal(valueIn(await scrape(metricsUrl, 'replica-a'), STREAMS_PEAK, port), 0, 'nothing in flight since');
   });
 });
@@ -241,7 +241,7 @@ describe('the peaks owed to each consumer (state only, synthetic events)', () =>
     const table = new ConsumerTable();
     const a = table.see('a');
     const b = table.see('b');
-    const origin = new OriginRegistry(10, 60_000).lookup('http://peaks.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://peaks.example')!;
     const peak = (consumer: Consumer | undefined) => origin.takeActiveRequestsPeak(consumer);
     for (let i = 0; i < 5; i++) origin.requestStarted();
     for (let i = 0; i < 4; i++) origin.requestEnded(true, undefined, 0);
@@ -260,7 +260,7 @@ describe('the peaks owed to each consumer (state only, synthetic events)', () =>
 
   it('keeps at most MAX_CONSUMERS, forgetting the least recently seen', () => {
     const table = new ConsumerTable();
-    const origin = new OriginRegistry(10, 60_000).lookup('http://many.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://many.example')!;
     const ids = new Set<number>();
     for (let i = 0; i < 1000; i++) {
       const consumer = table.see(`scraper-${i}`);

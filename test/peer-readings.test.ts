@@ -10,7 +10,7 @@ import { TurnCounter } from './helpers/turns.ts';
 
 /** A registry with `requests` sent on one socket to each origin, `reused` of them on a reused socket. */
 function registryWith(origins: string[], requests: number, streams: number): OriginRegistry {
-  const registry = new OriginRegistry(10, 60_000);
+  const registry = new OriginRegistry(10, 60_000, 'undici');
   for (const raw of origins) {
     const origin = registry.lookup(raw)!;
     const connection = origin.openConnection('1.1', false, 0.001, 0);
@@ -31,8 +31,8 @@ it('adds counters and histograms, takes the largest streams peak and the ratio o
   const a = readingsOf(registryWith(['http://a.example'], 4, 1), 1000, undefined);
   const b = readingsOf(registryWith(['http://a.example'], 2, 3), 1000, undefined);
   const merged = mergeReadings([a, b], 10);
-  assert.deepEqual(value(merged, 'requests', 'a.example', { 'undici.connection.reused': false }), [2]);
-  assert.deepEqual(value(merged, 'requests', 'a.example', { 'undici.connection.reused': true }), [4]);
+  assert.deepEqual(value(merged, 'requests', 'a.example', { 'poolscope.connection.reused': false }), [2]);
+  assert.deepEqual(value(merged, 'requests', 'a.example', { 'poolscope.connection.reused': true }), [4]);
   assert.deepEqual(value(merged, 'connectionsOpened', 'a.example'), [2]);
   assert.deepEqual(value(merged, 'streamsPeak', 'a.example'), [3]);
   assert.deepEqual(value(merged, 'reuseRatio', 'a.example'), [4 / 6]);
@@ -47,7 +47,7 @@ it('folds origins past maxOrigins into _other, and an ended peer keeps only its 
   const merged = mergeReadings([a, b], 2);
   const hosts = new Set(merged.values.map((r) => r.attributes['server.address']));
   assert.deepEqual([...hosts].sort(), ['_other', 'a.example', 'b.example']);
-  assert.deepEqual(value(merged, 'requests', '_other', { 'undici.connection.reused': false }), [1]);
+  assert.deepEqual(value(merged, 'requests', '_other', { 'poolscope.connection.reused': false }), [1]);
   const ended = cumulativeOnly(b);
   assert.ok(ended.values.every((r) => r.metric !== 'openConnections' && r.metric !== 'activeRequests'));
   assert.ok(ended.values.some((r) => r.metric === 'requests'));
@@ -74,9 +74,9 @@ it('adds up in turns of the event loop what it adds up in one task, whether the 
   assert.ok(turns >= breaks, `the event loop ran ${turns} times while ${readings} readings were added up, at least ${breaks} expected`);
   // 11 origins met, the first 8 kept. In _other: host-8 and host-9 from the first two threads
   // (4 and 2 reused each), and from the third late.example, host-8 and its own _other (host-9).
-  assert.deepEqual(value(inTurns, 'requests', 'host-0.example', { 'undici.connection.reused': true }), [40 * 4 + 40 * 1]);
-  assert.deepEqual(value(inTurns, 'requests', 'host-4.example', { 'undici.connection.reused': true }), [40 * (4 + 2 + 1)]);
-  assert.deepEqual(value(inTurns, 'requests', '_other', { 'undici.connection.reused': true }), [40 * (2 * 4 + 2 * 2 + 3 * 1)]);
+  assert.deepEqual(value(inTurns, 'requests', 'host-0.example', { 'poolscope.connection.reused': true }), [40 * 4 + 40 * 1]);
+  assert.deepEqual(value(inTurns, 'requests', 'host-4.example', { 'poolscope.connection.reused': true }), [40 * (4 + 2 + 1)]);
+  assert.deepEqual(value(inTurns, 'requests', '_other', { 'poolscope.connection.reused': true }), [40 * (2 * 4 + 2 * 2 + 3 * 1)]);
   const series = inTurns.values.map((r) => `${r.metric} ${JSON.stringify(r.attributes)}`);
   assert.equal(new Set(series).size, series.length, 'each series once');
 });
@@ -85,9 +85,9 @@ it('merges one series whatever the order of its attributes, and keeps apart valu
   const reading = (attributes: Record<string, string | number | boolean>, value: number) =>
     ({ values: [{ metric: 'requests' as const, attributes, value, weight: 0 }], histograms: [] });
   const merged = mergeReadings([
-    reading({ 'server.address': 'a.example', 'server.port': 443, 'url.scheme': 'https', 'undici.connection.reused': true }, 2),
-    reading({ 'undici.connection.reused': true, 'url.scheme': 'https', 'server.port': 443, 'server.address': 'a.example' }, 3),
-    reading({ 'server.address': 'a.example', 'server.port': '443', 'url.scheme': 'https', 'undici.connection.reused': true }, 5),
+    reading({ 'server.address': 'a.example', 'server.port': 443, 'url.scheme': 'https', 'poolscope.connection.reused': true }, 2),
+    reading({ 'poolscope.connection.reused': true, 'url.scheme': 'https', 'server.port': 443, 'server.address': 'a.example' }, 3),
+    reading({ 'server.address': 'a.example', 'server.port': '443', 'url.scheme': 'https', 'poolscope.connection.reused': true }, 5),
   ], 10);
   assert.deepEqual(merged.values.map((r) => r.value), [5, 5]);
   assert.deepEqual(merged.values.map((r) => typeof r.attributes['server.port']), ['number', 'string']);

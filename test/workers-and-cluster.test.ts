@@ -27,9 +27,9 @@ function sample(exposition: string, name: string, server: TestServer, labels: Re
 async function assertMetricsMatchServer(metricsUrl: string, server: TestServer): Promise<void> {
   const text = await scrape(metricsUrl);
   const { truth } = server;
-  assert.equal(sample(text, 'undici_client_requests_total', server), truth.requests, 'requests');
-  assert.equal(sample(text, 'undici_client_requests_total', server, { undici_connection_reused: 'false' }), truth.connectionsWithRequests, 'new');
-  assert.equal(sample(text, 'undici_client_connections_opened_total', server), truth.connections, 'opened');
+  assert.equal(sample(text, 'poolscope_client_requests_total', server), truth.requests, 'requests');
+  assert.equal(sample(text, 'poolscope_client_requests_total', server, { poolscope_connection_reused: 'false' }), truth.connectionsWithRequests, 'new');
+  assert.equal(sample(text, 'poolscope_client_connections_opened_total', server), truth.connections, 'opened');
   assert.equal(sample(text, 'http_client_active_requests', server), 0, 'active');
   assert.equal(sample(text, 'http_client_open_connections', server, { http_connection_state: 'idle' }), truth.open, 'open idle');
   assert.equal(sample(text, 'http_client_open_connections', server, { http_connection_state: 'active' }), 0, 'open active');

@@ -108,7 +108,7 @@ if (process.env.POOLSCOPE_BENCH_TAP_ONLY) {
   MODES.tap = {
     label: 'tap only',
     async enter() {
-      const tap = new UndiciTap(new OriginRegistry(100, 60_000));
+      const tap = new UndiciTap(new OriginRegistry(100, 60_000, 'undici'));
       tap.enable();
       return async () => tap.disable();
     },

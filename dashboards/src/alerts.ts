@@ -52,23 +52,23 @@ const JOB_ORIGIN = `job, ${ORIGIN}`;
 
 /** Recording rule names. */
 export const recorded = {
-  requests5m: 'job_origin:undici_client_requests:rate5m',
-  reused5m: 'job_origin:undici_client_requests_reused:rate5m',
-  reuseRatio5m: 'job_origin:undici_client_requests_reused:ratio_rate5m',
-  requests1h: 'job_origin:undici_client_requests:rate1h',
-  reused1h: 'job_origin:undici_client_requests_reused:rate1h',
-  reuseRatio1h: 'job_origin:undici_client_requests_reused:ratio_rate1h',
+  requests5m: 'job_origin:poolscope_client_requests:rate5m',
+  reused5m: 'job_origin:poolscope_client_requests_reused:rate5m',
+  reuseRatio5m: 'job_origin:poolscope_client_requests_reused:ratio_rate5m',
+  requests1h: 'job_origin:poolscope_client_requests:rate1h',
+  reused1h: 'job_origin:poolscope_client_requests_reused:rate1h',
+  reuseRatio1h: 'job_origin:poolscope_client_requests_reused:ratio_rate1h',
   queueP95: 'job_origin:http_client_request_time_in_queue:p95_rate5m',
-  setupP95: 'job_origin:undici_client_connection_setup_duration:p95_rate1h',
-  connectErrors5m: 'job_origin_error_type:undici_client_connection_errors:rate5m',
-  opened5m: 'job_origin:undici_client_connections_opened:rate5m',
-  reopened5m: 'job_origin:undici_client_connections_reopened:rate5m',
-  poolsCreated5m: 'job_origin:undici_client_pools_created:rate5m',
-  poolsOpen5m: 'job_origin:undici_client_pools:max_over_time5m',
+  setupP95: 'job_origin:poolscope_client_connection_setup_duration:p95_rate1h',
+  connectErrors5m: 'job_origin_error_type:poolscope_client_connection_errors:rate5m',
+  opened5m: 'job_origin:poolscope_client_connections_opened:rate5m',
+  reopened5m: 'job_origin:poolscope_client_connections_reopened:rate5m',
+  poolsCreated5m: 'job_origin:poolscope_client_pools_created:rate5m',
+  poolsOpen5m: 'job_origin:poolscope_client_pools:max_over_time5m',
 } as const;
 
 function recording(): RuleGroup {
-  const reused = `${metric.requests}{undici_connection_reused="true"}`;
+  const reused = `${metric.requests}{poolscope_connection_reused="true"}`;
   const p95 = (histogram: string, window: string) =>
     `histogram_quantile(0.95, sum by (le, ${JOB_ORIGIN}) (rate(${histogram}_bucket[${window}]))) >= 0`;
   return {

@@ -101,8 +101,8 @@ export const requestsNewVsReused = (): TimeSeriesPanel => timeSeries('Requests: 
   'Requests per second, stacked: sent on a reused connection, or as the first request of a new one. ' +
   'Good: the new band is a thin sliver under the reused one. Bad: the new band grows with traffic; each of its requests paid for a connection setup.',
   [
-    { expr: sumRate('', selected(metric.requests, 'undici_connection_reused="true"'), RATE), legend: 'reused' },
-    { expr: sumRate('', selected(metric.requests, 'undici_connection_reused="false"'), RATE), legend: 'new connection' },
+    { expr: sumRate('', selected(metric.requests, 'poolscope_connection_reused="true"'), RATE), legend: 'reused' },
+    { expr: sumRate('', selected(metric.requests, 'poolscope_connection_reused="false"'), RATE), legend: 'new connection' },
   ],
   { width: 12, stack: true });
 
@@ -144,8 +144,8 @@ export const setupPhases = (): TimeSeriesPanel => timeSeries('Connection setup b
   'DNS (resolver or missing cache), TCP (distance, lost SYNs), TLS (no session resumption, long certificate chains). ' +
   'A host given as an IP address has no DNS phase; a runtime that does not show the phases leaves this empty.',
   [{
-    expr: quantile(0.95, 'undici_connection_phase', metric.phaseDuration, SELECTED, RATE),
-    legend: '{{undici_connection_phase}}',
+    expr: quantile(0.95, 'poolscope_connection_phase', metric.phaseDuration, SELECTED, RATE),
+    legend: '{{poolscope_connection_phase}}',
   }]);
 
 export const requestsPerConnection = (view: View): TimeSeriesPanel => timeSeries('Requests per connection', 'short',
@@ -176,7 +176,7 @@ export const timeToFirstByte = (): TimeSeriesPanel => timeSeries('Time to first 
   'The gap between cold and warm is what a connection setup adds to a request. ' +
   'Good: most traffic warm, and the gap small next to the warm time. Bad: a wide gap while reuse is low: users wait for handshakes.',
   [0.5, 0.95].flatMap((q) => [['false', 'cold'], ['true', 'warm']].map(([reused, name]) => ({
-    expr: quantile(q, '', metric.timeToFirstByte, [...SELECTED, `undici_connection_reused="${reused}"`], RATE),
+    expr: quantile(q, '', metric.timeToFirstByte, [...SELECTED, `poolscope_connection_reused="${reused}"`], RATE),
     legend: `p${q * 100} ${name}`,
   }))));
 
@@ -264,7 +264,7 @@ export const worstOrigins = (detailUrl: string): TablePanel => ({
   link: { title: 'Origin detail', url: detailUrl },
   columns: [
     { title: 'Reuse', unit: 'percentunit', min: 0, max: 1, thresholds: REUSE_THRESHOLDS,
-      expr: ratio(rangeRate(selected(metric.requests, 'undici_connection_reused="true"')), rangeRate(selected(metric.requests))) },
+      expr: ratio(rangeRate(selected(metric.requests, 'poolscope_connection_reused="true"')), rangeRate(selected(metric.requests))) },
     { title: 'Requests', unit: 'reqps', expr: rangeRate(selected(metric.requests)) },
     { title: 'New connections', unit: 'suffix: conn/s', expr: rangeRate(selected(metric.connectionsOpened)) },
     { title: 'Setup p95', unit: 's', expr: rangeQuantile(metric.setupDuration) },

@@ -6,25 +6,25 @@
  */
 
 export const metric = {
-  requests: 'undici_client_requests_total',
+  requests: 'poolscope_client_requests_total',
   activeRequests: 'http_client_active_requests',
-  activeRequestsPeak: 'undici_client_active_requests_peak',
+  activeRequestsPeak: 'poolscope_client_active_requests_peak',
   timeInQueue: 'http_client_request_time_in_queue',
-  timeToFirstByte: 'undici_client_request_time_to_first_byte',
-  connectionsOpened: 'undici_client_connections_opened_total',
-  connectionErrors: 'undici_client_connection_errors_total',
-  setupDuration: 'undici_client_connection_setup_duration',
-  phaseDuration: 'undici_client_connection_phase_duration',
+  timeToFirstByte: 'poolscope_client_request_time_to_first_byte',
+  connectionsOpened: 'poolscope_client_connections_opened_total',
+  connectionErrors: 'poolscope_client_connection_errors_total',
+  setupDuration: 'poolscope_client_connection_setup_duration',
+  phaseDuration: 'poolscope_client_connection_phase_duration',
   openConnections: 'http_client_open_connections',
   connectionDuration: 'http_client_connection_duration',
-  connectionRequests: 'undici_client_connection_requests',
-  idleTime: 'undici_client_connection_idle_time',
-  connectionsClosed: 'undici_client_connections_closed_total',
-  connectionsReopened: 'undici_client_connections_reopened_total',
-  savedTime: 'undici_client_connection_saved_time_total',
-  streamsPeak: 'undici_client_connection_streams_peak',
-  pools: 'undici_client_pools',
-  poolsCreated: 'undici_client_pools_created_total',
+  connectionRequests: 'poolscope_client_connection_requests',
+  idleTime: 'poolscope_client_connection_idle_time',
+  connectionsClosed: 'poolscope_client_connections_closed_total',
+  connectionsReopened: 'poolscope_client_connections_reopened_total',
+  savedTime: 'poolscope_client_connection_saved_time_total',
+  streamsPeak: 'poolscope_client_connection_streams_peak',
+  pools: 'poolscope_client_pools',
+  poolsCreated: 'poolscope_client_pools_created_total',
 } as const;
 
 /** The labels that together name one origin: `scheme://address:port`. */
@@ -71,7 +71,7 @@ export function ratio(numerator: string, denominator: string): string {
 /** The share of requests sent on a connection that had already carried one. */
 export function reuseRatio(by: string, matchers: readonly string[], window: string): string {
   return ratio(
-    sumRate(by, series(metric.requests, ...matchers, 'undici_connection_reused="true"'), window),
+    sumRate(by, series(metric.requests, ...matchers, 'poolscope_connection_reused="true"'), window),
     sumRate(by, series(metric.requests, ...matchers), window),
   );
 }

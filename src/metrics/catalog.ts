@@ -9,7 +9,7 @@ export interface MetricSpec {
   readonly name: string;
   readonly instrument: InstrumentKind;
   readonly unit: string;
-  /** Attributes beyond the origin's (`server.address`, `server.port`, `url.scheme`). */
+  /** Attributes beyond the origin's (`server.address`, `server.port`, `url.scheme`) and `poolscope.pool.type`. */
   readonly extraAttributes: readonly string[];
   readonly description: string;
 }
@@ -17,11 +17,18 @@ export interface MetricSpec {
 export const ATTR_SERVER_ADDRESS = 'server.address';
 export const ATTR_SERVER_PORT = 'server.port';
 export const ATTR_URL_SCHEME = 'url.scheme';
-export const ATTR_REUSED = 'undici.connection.reused';
+export const ATTR_REUSED = 'poolscope.connection.reused';
 export const ATTR_CONNECTION_STATE = 'http.connection.state';
 export const ATTR_PROTOCOL_VERSION = 'network.protocol.version';
 export const ATTR_ERROR_TYPE = 'error.type';
-export const ATTR_PHASE = 'undici.connection.phase';
+export const ATTR_PHASE = 'poolscope.connection.phase';
+export const ATTR_POOL_TYPE = 'poolscope.pool.type';
+
+/**
+ * Which kind of pool carried a series (`poolscope.pool.type`): `undici` for Node's `fetch` and
+ * the undici package, `http.Agent` for `node:http` and `node:https`.
+ */
+export type PoolType = 'undici' | 'http.Agent';
 
 /** The `server.address` every origin past `maxOrigins` is folded into. */
 export const OTHER_ORIGIN = '_other';
@@ -37,45 +44,47 @@ function spec(
 }
 
 export const METRICS = {
-  requests: spec('undici.client.requests', 'Counter', '{request}', [ATTR_REUSED],
+  requests: spec('poolscope.client.requests', 'Counter', '{request}', [ATTR_REUSED],
     'Requests whose headers were written to a socket; reused=false is the socket\'s first request.'),
   activeRequests: spec('http.client.active_requests', 'UpDownCounter', '{request}', [],
     'Requests created and not yet finished (trailers, error or abort).'),
-  activeRequestsPeak: spec('undici.client.active_requests.peak', 'Gauge', '{request}', [],
+  activeRequestsPeak: spec('poolscope.client.active_requests.peak', 'Gauge', '{request}', [],
     'Highest number of active requests since the previous collection.'),
   timeInQueue: spec('http.client.request.time_in_queue', 'Histogram', 's', [],
     'From the app\'s dispatch (or, where dispatch is not seen, the request\'s creation) to its headers being written: pool queue, client queue and, for a new socket, connection setup.'),
-  timeToFirstByte: spec('undici.client.request.time_to_first_byte', 'Histogram', 's', [ATTR_REUSED],
+  timeToFirstByte: spec('poolscope.client.request.time_to_first_byte', 'Histogram', 's', [ATTR_REUSED],
     'From the app\'s dispatch (or the request\'s creation) to its response headers, on a new or a reused connection.'),
-  connectionsOpened: spec('undici.client.connections.opened', 'Counter', '{connection}', [ATTR_PROTOCOL_VERSION],
+  connectionsOpened: spec('poolscope.client.connections.opened', 'Counter', '{connection}', [ATTR_PROTOCOL_VERSION],
     'Sockets connected (TCP, and TLS for https).'),
-  connectionErrors: spec('undici.client.connection.errors', 'Counter', '{error}', [ATTR_ERROR_TYPE],
+  connectionErrors: spec('poolscope.client.connection.errors', 'Counter', '{error}', [ATTR_ERROR_TYPE],
     'Failed connection attempts.'),
-  setupDuration: spec('undici.client.connection.setup.duration', 'Histogram', 's', [],
+  setupDuration: spec('poolscope.client.connection.setup.duration', 'Histogram', 's', [],
     'From connection attempt to connected: DNS + TCP + TLS.'),
-  phaseDuration: spec('undici.client.connection.phase.duration', 'Histogram', 's', [ATTR_PHASE],
+  phaseDuration: spec('poolscope.client.connection.phase.duration', 'Histogram', 's', [ATTR_PHASE],
     'The connection setup split into DNS lookup, TCP connect and TLS handshake, where the runtime shows them.'),
   openConnections: spec('http.client.open_connections', 'UpDownCounter', '{connection}', [ATTR_CONNECTION_STATE, ATTR_PROTOCOL_VERSION],
     'Open sockets now, busy (active) or idle.'),
   connectionDuration: spec('http.client.connection.duration', 'Histogram', 's', [],
     'Lifetime of a closed socket.'),
-  connectionRequests: spec('undici.client.connection.requests', 'Histogram', '{request}', [],
+  connectionRequests: spec('poolscope.client.connection.requests', 'Histogram', '{request}', [],
     'Requests a socket served, recorded when it closes.'),
-  idleTime: spec('undici.client.connection.idle_time', 'Histogram', 's', [],
+  idleTime: spec('poolscope.client.connection.idle_time', 'Histogram', 's', [],
     'How long a socket sat idle before the request that reused it.'),
-  connectionsClosed: spec('undici.client.connections.closed', 'Counter', '{connection}', [ATTR_CONNECTION_STATE, ATTR_PROTOCOL_VERSION],
+  connectionsClosed: spec('poolscope.client.connections.closed', 'Counter', '{connection}', [ATTR_CONNECTION_STATE, ATTR_PROTOCOL_VERSION],
     'Closed sockets; active means closed with requests in flight.'),
-  connectionsReopened: spec('undici.client.connections.reopened', 'Counter', '{connection}', [],
+  connectionsReopened: spec('poolscope.client.connections.reopened', 'Counter', '{connection}', [],
     'New sockets opened within the churn window after an idle socket to the origin closed (not when both belong to different known dispatchers): keep-alive shorter than the gaps between requests.'),
-  savedTime: spec('undici.client.connection.saved_time', 'Counter', 's', [],
+  reopenedAfter: spec('poolscope.client.connection.reopened_after', 'Histogram', 's', [],
+    'For each reopened socket, how long the closed one had been idle when a socket was needed again: the gap a keep-alive must outlast.'),
+  savedTime: spec('poolscope.client.connection.saved_time', 'Counter', 's', [],
     'Estimated connection setup time saved by reuse: the origin\'s typical setup duration per reused request.'),
-  reuseRatio: spec('undici.client.connection.reuse_ratio', 'Gauge', '1', [],
+  reuseRatio: spec('poolscope.client.connection.reuse_ratio', 'Gauge', '1', [],
     'Reused / all requests over the last 60 s; absent while the origin had no request in that window.'),
-  streamsPeak: spec('undici.client.connection.streams.peak', 'Gauge', '{stream}', [ATTR_PROTOCOL_VERSION],
+  streamsPeak: spec('poolscope.client.connection.streams.peak', 'Gauge', '{stream}', [ATTR_PROTOCOL_VERSION],
     'Most concurrent requests on any one socket since the previous collection: HTTP/2 multiplexing, HTTP/1.1 pipelining.'),
-  pools: spec('undici.client.pools', 'Gauge', '{pool}', [],
+  pools: spec('poolscope.client.pools', 'Gauge', '{pool}', [],
     'Distinct dispatchers (Pool, or Client used alone) with an open socket to the origin.'),
-  poolsCreated: spec('undici.client.pools.created', 'Counter', '{pool}', [],
+  poolsCreated: spec('poolscope.client.pools.created', 'Counter', '{pool}', [],
     'Dispatchers seen for the first time: a steady rate means a client is built per request.'),
 } as const satisfies Record<string, MetricSpec>;
 
@@ -86,6 +95,7 @@ export type MetricKey = keyof typeof METRICS;
  * under a millisecond and across continents a few hundred, LLM responses take up to a minute
  * to start, and undici's default keep-alive is 4 s: the boundaries resolve each of those.
  */
+const IDLE_SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10, 15, 30, 60, 120, 300];
 const SETUP_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export const BOUNDARIES = {
@@ -95,5 +105,6 @@ export const BOUNDARIES = {
   timeToFirstByte: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60],
   connectionDuration: [0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   connectionRequests: [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
-  idleTime: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10, 15, 30, 60, 120, 300],
+  idleTime: IDLE_SECONDS,
+  reopenedAfter: IDLE_SECONDS,
 } as const satisfies Partial<Record<MetricKey, readonly number[]>>;

@@ -50,6 +50,7 @@ export function readHistograms(origin: OriginStats, read: HistogramReading): voi
   read('connectionDuration', origin.connectionDuration, origin.attributes);
   read('connectionRequests', origin.connectionRequests, origin.attributes);
   read('idleTime', origin.idleTime, origin.attributes);
+  read('reopenedAfter', origin.reopenedAfter, origin.attributes);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { OriginStats, type OriginIdentity } from './origin-stats.js';
-import { OTHER_ORIGIN } from '../metrics/catalog.js';
+import { OTHER_ORIGIN, type PoolType } from '../metrics/catalog.js';
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'http:': 80, 'https:': 443 };
 /** Longest origin string looked at; anything longer is not an origin an app dials. */
@@ -30,12 +30,14 @@ export function parseOrigin(raw: string): OriginIdentity | undefined {
 }
 
 /**
- * The per-origin records, found with one map lookup by the string undici gives. At most
- * `maxOrigins` origins get a record of their own; the rest share one `_other` record, so
- * memory and series stay bounded whatever the app calls.
+ * The per-origin records of one kind of pool, found with one map lookup by the string undici
+ * gives. At most `maxOrigins` origins get a record of their own; the rest share one `_other`
+ * record, so memory and series stay bounded whatever the app calls.
  */
 export class OriginRegistry {
   readonly maxOrigins: number;
+  /** `poolscope.pool.type` of every record: which client code the app would fix. */
+  readonly poolType: PoolType;
   readonly #churnWindowMs: number;
   readonly #byKey = new Map<string, OriginStats>();
   /** Raw origin strings as undici hands them, each parsed once. */
@@ -47,8 +49,9 @@ export class OriginRegistry {
   /** Called once for each record created, `_other` included. */
   onOriginAdded: ((origin: OriginStats) => void) | undefined = undefined;
 
-  constructor(maxOrigins: number, churnWindowMs: number) {
+  constructor(maxOrigins: number, churnWindowMs: number, poolType: PoolType) {
     this.maxOrigins = maxOrigins;
+    this.poolType = poolType;
     this.#churnWindowMs = churnWindowMs;
     this.#maxRaw = maxOrigins * 4 + 64;
   }
@@ -82,12 +85,12 @@ export class OriginRegistry {
   #add(identity: OriginIdentity): OriginStats {
     if (this.#byKey.size >= this.maxOrigins) {
       if (this.#other === undefined) {
-        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.#churnWindowMs);
+        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.poolType, this.#churnWindowMs);
         this.onOriginAdded?.(this.#other);
       }
       return this.#other;
     }
-    const stats = new OriginStats(identity, this.#churnWindowMs);
+    const stats = new OriginStats(identity, this.poolType, this.#churnWindowMs);
     this.#byKey.set(identity.key, stats);
     this.onOriginAdded?.(stats);
     return stats;

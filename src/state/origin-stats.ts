@@ -1,7 +1,7 @@
 import { BucketHistogram } from './histogram.js';
 import {
-  ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PHASE, ATTR_PROTOCOL_VERSION, ATTR_REUSED, ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT, ATTR_URL_SCHEME, BOUNDARIES, OTHER_ORIGIN,
+  ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PHASE, ATTR_POOL_TYPE, ATTR_PROTOCOL_VERSION, ATTR_REUSED,
+  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, BOUNDARIES, OTHER_ORIGIN, type PoolType,
 } from '../metrics/catalog.js';
 import { OwedPeaks, type Consumer } from './peaks.js';
 
@@ -23,7 +23,7 @@ const MAX_IDLE_CLOSES = 32;
  */
 const KEEP_ALIVE_MIN_IDLE_MS = 10;
 
-/** The connection phases, in order, as `undici.connection.phase` names them. */
+/** The connection phases, in order, as `poolscope.connection.phase` names them. */
 export const PHASES = ['dns', 'tcp', 'tls'] as const;
 
 export interface OriginIdentity {
@@ -55,7 +55,7 @@ export class OriginStats {
   /** New sockets opened within the churn window after an idle socket of the same pool closed. */
   reopened = 0;
   poolsCreated = 0;
-  /** Dispatchers (Pool, or Client used alone) with a socket open to this origin: `undici.client.pools`. */
+  /** Dispatchers (Pool, or Client used alone) with a socket open to this origin: `poolscope.client.pools`. */
   openPools = 0;
   /**
    * Open sockets per dispatcher whose socket to this origin carried a request; each is counted
@@ -78,7 +78,7 @@ export class OriginStats {
   readonly idleTime = new BucketHistogram(BOUNDARIES.idleTime);
   /**
    * For each reopen, how long the closed socket had been idle when one was needed again: the
-   * keep-alive that would have kept it. In the snapshot only; the metric contract has no name for it.
+   * keep-alive that would have kept it.
    */
   readonly reopenedAfter = new BucketHistogram(BOUNDARIES.idleTime);
   readonly timeInQueue = new BucketHistogram(BOUNDARIES.timeInQueue);
@@ -101,15 +101,16 @@ export class OriginStats {
   #slotEnd = -Infinity;
   readonly #attributeCache = new Map<string, Attributes>();
 
-  constructor(identity: OriginIdentity, churnWindowMs: number) {
+  constructor(identity: OriginIdentity, poolType: PoolType, churnWindowMs: number) {
     this.identity = identity;
     this.#churnWindowMs = churnWindowMs;
     this.attributes = Object.freeze(identity.host === OTHER_ORIGIN
-      ? { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN }
+      ? { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN, [ATTR_POOL_TYPE]: poolType }
       : {
           [ATTR_SERVER_ADDRESS]: identity.host,
           [ATTR_SERVER_PORT]: identity.port,
           [ATTR_URL_SCHEME]: identity.scheme,
+          [ATTR_POOL_TYPE]: poolType,
         });
     this.reusedAttributes = [this.with(ATTR_REUSED, false), this.with(ATTR_REUSED, true)];
     this.phaseAttributes = PHASES.map((phase) => this.with(ATTR_PHASE, phase));

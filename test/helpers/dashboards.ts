@@ -83,7 +83,7 @@ export function catalogNames(): Set<string> {
 
 /** poolscope's metric names in a PromQL expression (recording-rule names, `level:metric:op`, excluded). */
 export function metricNamesIn(expr: string): string[] {
-  return [...expr.matchAll(/(?<![:\w])((?:undici|http)_client_\w+)(?![:\w])/g)].map((match) => match[1]!);
+  return [...expr.matchAll(/(?<![:\w])((?:poolscope|http)_client_\w+)(?![:\w])/g)].map((match) => match[1]!);
 }
 
 /**

@@ -14,7 +14,7 @@ export function readmeRows(): string[] {
 export function metricRows(markdown: string): Map<string, string[]> {
   const rows = new Map<string, string[]>();
   for (const line of markdown.split('\n')) {
-    const match = /^\|\s*`((?:undici|http)\.client\.[a-z_.]+)`\s*\|(.*)\|\s*$/.exec(line);
+    const match = /^\|\s*`((?:poolscope|http)\.client\.[a-z_.]+)`\s*\|(.*)\|\s*$/.exec(line);
     if (match) rows.set(match[1]!, match[2]!.split('|').map((cell) => cell.trim()));
   }
   return rows;
