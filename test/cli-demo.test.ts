@@ -56,6 +56,11 @@ describe('poolscope demo', () => {
 
     const churn = scenario('short-keepalive');
     assert.ok(kinds('short-keepalive').includes('keep-alive-churn'), JSON.stringify(churn.findings));
+    // Bursts 500 ms apart against a 250 ms keep-alive: the keep-alive advised covers the 500 ms
+    // gaps from the gaps measured, and is at most ten times them.
+    const advice = churn.findings.find((finding) => finding.kind === 'keep-alive-churn')!.change;
+    const advisedMs = Number(/keepAliveTimeout: (\d+)/.exec(advice)?.[1]);
+    assert.ok(advisedMs > 500 && advisedMs <= 5000, advice);
     assert.ok(churn.ttfbColdP50Ms! - churn.ttfbWarmP50Ms! >= 2 * RTT_MS);
 
     const small = scenario('small-pool');

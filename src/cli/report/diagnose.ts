@@ -2,6 +2,7 @@ import { mean, quantile, requestsOf, reuseRateOf, type Histogram, type OriginFig
 import { duration, percent, plural } from '../format.js';
 import { SERIES, type SeriesKey } from './series.js';
 import { DEFAULTS } from '../../config.js';
+import { advisedKeepAliveMs, MAX_SENSIBLE_KEEP_ALIVE_MS } from './keep-alive.js';
 
 export type FindingKind =
   | 'too-little-traffic'
@@ -116,20 +117,37 @@ function clientPerRequest(figures: OriginFigures): Finding | undefined {
 function keepAliveChurn(figures: OriginFigures): Finding | undefined {
   const reopened = figures.connectionsReopened;
   if (reopened < 2 || reopened < CHURN_SHARE * figures.connectionsOpened) return undefined;
-  // The exposition says that the gaps closed sockets, and that each reopen came within the
-  // churn window of its close, but not how long each gap was: a keep-alive as long as the window
-  // covers them. The longest idle before a reuse is what the keep-alive covers today.
+  // The longest idle before a reuse is what the keep-alive covers today; the gaps that closed
+  // connections are what it must cover.
   const longestReused = bucketAbove(figures.idleTime, 1);
   const covered = longestReused === null ? '' : `; sockets idle up to ${duration(longestReused)} were reused`;
+  const gapP95 = quantile(figures.reopenedAfter, 0.95);
+  const gaps = gapP95 === null ? '' : `, 95% of them after a gap of at most ${duration(gapP95)}`;
   return {
     kind: 'keep-alive-churn',
     summary: 'Connections close while idle just before the next call needs one: the keep-alive is shorter than the gaps between calls.',
     evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened within ` +
-      `${CHURN_WINDOW_SECONDS} s after an idle one to this origin had closed${covered}; reuse ${percent(reuseRateOf(figures))}.`,
-    change: `Raise keepAliveTimeout on the Agent or Pool above the pauses between calls: these came within ${CHURN_WINDOW_SECONDS} s, ` +
-      `so \`new Agent({ keepAliveTimeout: ${CHURN_WINDOW_SECONDS * 1000} })\` keeps them (undici's default is 4000). A server that sends ` +
-      '`Keep-Alive: timeout=N` caps it at N minus 2 s (keepAliveTimeoutThreshold): raise the server\'s idle timeout too.',
+      `${CHURN_WINDOW_SECONDS} s after an idle one to this origin had closed${gaps}${covered}; reuse ${percent(reuseRateOf(figures))}.`,
+    change: keepAliveChange(gapP95),
   };
+}
+
+/** The keep-alive that covers the gaps, or why none would. */
+function keepAliveChange(gapP95: number | null): string {
+  if (gapP95 === null) {
+    return 'Raise keepAliveTimeout on the Agent or Pool above the pauses between calls. These sources export no gaps ' +
+      '(`poolscope.client.connection.reopened_after`) to size it from: read an agent that does.';
+  }
+  const advisedMs = advisedKeepAliveMs(gapP95);
+  if (advisedMs > MAX_SENSIBLE_KEEP_ALIVE_MS) {
+    return 'No keep-alive covers these gaps: they run past a minute, longer than servers and load balancers keep an idle ' +
+      'connection open. Expect a new connection after each pause, or send a cheap request just before a burst so that ' +
+      'its first call does not pay for the setup.';
+  }
+  return `Set \`new Agent({ keepAliveTimeout: ${advisedMs} })\` (or the same on the Pool): above the gaps that closed ` +
+    'connections here, with headroom. The server must keep an idle connection at least as long: a `Keep-Alive: timeout` ' +
+    'it sends caps the Agent\'s keep-alive (less keepAliveTimeoutThreshold), so raise its idle timeout, or the load ' +
+    'balancer\'s, where it is shorter.';
 }
 
 function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined): { finding: Finding; demand: number } | undefined {

@@ -31,6 +31,8 @@ export interface OriginFigures {
   readonly timeToFirstByteNew: Histogram;
   readonly timeToFirstByteReused: Histogram;
   readonly idleTime: Histogram;
+  /** The gaps that closed the connections reopened after them. */
+  readonly reopenedAfter: Histogram;
   readonly connectionRequests: Histogram;
 }
 
@@ -55,7 +57,7 @@ function emptyFigures(origin: string): OriginFigures {
     connectionsOpened: 0, openedByProtocol: new Map(), openConnections: 0, connectionErrors: new Map(),
     savedSeconds: 0, connectionsReopened: 0, streamsPeak: 0, pools: 0, poolsCreated: 0,
     setupDuration: histogram(), timeInQueue: histogram(), timeToFirstByteNew: histogram(),
-    timeToFirstByteReused: histogram(), idleTime: histogram(), connectionRequests: histogram(),
+    timeToFirstByteReused: histogram(), idleTime: histogram(), reopenedAfter: histogram(), connectionRequests: histogram(),
   };
 }
 
@@ -143,6 +145,7 @@ function record(figures: OriginFigures, key: SeriesKey, part: string | undefined
     case 'setupDuration': addToHistogram(figures.setupDuration, part, sample); return;
     case 'timeInQueue': addToHistogram(figures.timeInQueue, part, sample); return;
     case 'idleTime': addToHistogram(figures.idleTime, part, sample); return;
+    case 'reopenedAfter': addToHistogram(figures.reopenedAfter, part, sample); return;
     case 'connectionRequests': addToHistogram(figures.connectionRequests, part, sample); return;
   }
 }
