@@ -24,7 +24,10 @@ const rules = groups.flatMap((group) => group.rules);
 const alerts = rules.filter((rule) => rule.alert !== undefined);
 const recordings = rules.filter((rule) => rule.record !== undefined);
 const contract = contractNames();
-const ORIGIN_LABELS = ['url_scheme', 'server_address', 'server_port'];
+/** What a summary names an origin by. */
+const ADDRESS_LABELS = ['url_scheme', 'server_address', 'server_port'];
+/** What rules group an origin by: its address and the kind of pool that called it. */
+const ORIGIN_LABELS = [...ADDRESS_LABELS, 'poolscope_pool_type'];
 
 /** The anchor GitHub gives a markdown heading. */
 function slug(heading: string): string {
@@ -56,7 +59,7 @@ describe('alert and recording rules', () => {
       assert.match(rule.for ?? '', /^\d+m$/, `${rule.alert} for`);
       assert.match(rule.keep_firing_for ?? '', /^\d+m$/, `${rule.alert} keep_firing_for`);
       const { summary, description, runbook_url: runbook } = rule.annotations ?? {};
-      for (const label of ['job', ...ORIGIN_LABELS]) {
+      for (const label of ['job', ...ADDRESS_LABELS]) {
         assert.ok(summary?.includes(`$labels.${label}`), `${rule.alert} summary names ${label}`);
       }
       assert.ok(description?.includes('$value'), `${rule.alert} description gives the figure`);
@@ -64,6 +67,23 @@ describe('alert and recording rules', () => {
       const anchor = runbook!.split('#')[1]!;
       assert.ok(anchors.has(anchor), `dashboards/README.md has a section #${anchor}`);
     }
+  });
+
+  it('read, in a description\'s figures, the series of the alert\'s own job and origin, pool type included', () => {
+    let queries = 0;
+    for (const rule of alerts) {
+      for (const [, query, args] of (rule.annotations?.description ?? '').matchAll(/printf `([^`]*)` ([^|]*)\|/g)) {
+        queries++;
+        const labels = [...args!.matchAll(/\$labels\.(\w+)/g)].map((m) => m[1]!);
+        assert.deepEqual(labels, ['job', ...ORIGIN_LABELS], `${rule.alert}: printf's arguments`);
+        const sameOrigin = `{${labels.map((label, i) => `${label}="%[${i + 1}]s"`).join(',')}}`;
+        for (const [, name, matchers] of query!.matchAll(/([\w:]+)(\{[^}]*\})?/g)) {
+          const isSeries = name!.includes(':') || metricNamesIn(name!).length > 0;
+          if (isSeries) assert.equal(matchers, sameOrigin, `${rule.alert}: ${name} is selected for the alert's origin`);
+        }
+      }
+    }
+    assert.ok(queries >= 6, `${queries} figures`);
   });
 
   it('look at a window shorter than their for, so one burst cannot fire them', () => {

@@ -5,7 +5,7 @@ import {
 } from './helpers/dashboards.ts';
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
-const SELECTED = ['job=~"$job"', 'instance=~"$instance"', 'server_address=~"$origin"'];
+const SELECTED = ['job=~"$job"', 'instance=~"$instance"', 'server_address=~"$origin"', 'poolscope_pool_type=~"$pool_type"'];
 const contract = contractNames();
 
 /** The values a unit can take: every poolscope figure is >= 0, a ratio at most 1. */
@@ -49,9 +49,9 @@ for (const [file, dashboard] of loadDashboards()) {
       }
     });
 
-    it('has job, instance and origin variables, multi-select, with All as .+', () => {
+    it('has job, instance, origin and pool_type variables, multi-select, with All as .+', () => {
       const names = dashboard.templating.list.filter((v) => v.type === 'query').map((v) => v.name);
-      assert.deepEqual(names, ['job', 'instance', 'origin']);
+      assert.deepEqual(names, ['job', 'instance', 'origin', 'pool_type']);
       for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
         assert.equal(variable.multi, true, variable.name);
         assert.equal(variable.includeAll, true, variable.name);
@@ -124,7 +124,7 @@ for (const [file, dashboard] of loadDashboards()) {
       }
     });
 
-    it('queries only the selected job, instance and origin, over $__rate_interval (tables over $__range)', () => {
+    it('queries only the selected job, instance, origin and pool type, over $__rate_interval (tables over $__range)', () => {
       assert.ok(queries.length > 20, `${queries.length} queries`);
       for (const query of queries) {
         const where = `${query.panel} ${query.refId}`;

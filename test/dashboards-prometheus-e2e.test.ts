@@ -164,7 +164,7 @@ describe('dashboards and rules against Debian\'s Prometheus', { skip: needs('pro
     // The variables, as Grafana fills them in: first All (.+), then the values their queries list.
     const dashboards = loadDashboards();
     for (const [file, dashboard] of dashboards) {
-      const all = { job: '.+', instance: '.+', origin: '.+' };
+      const all = { job: '.+', instance: '.+', origin: '.+', pool_type: '.+' };
       const picked: Record<string, string> = {};
       for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
         const values = await labelValues(variable.query!, { ...all, ...picked });
@@ -174,6 +174,7 @@ describe('dashboards and rules against Debian\'s Prometheus', { skip: needs('pro
       assert.equal(picked.job, interpolateRegex([JOB]));
       assert.equal(picked.instance, interpolateRegex([`127.0.0.1:${metricsPort}`]));
       assert.equal(picked.origin, '127\\\\.0\\\\.0\\\\.1');
+      assert.equal(picked.pool_type, 'undici', 'undici and fetch are the pools the workload calls');
 
       const queries = panelQueries(file, dashboard);
       t.diagnostic(`${file}: ${queries.length} panel queries, each run with All and with the listed values`);

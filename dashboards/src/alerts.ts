@@ -2,7 +2,7 @@
  * poolscope's Prometheus recording and alerting rules: the one source of the rules file and of
  * the Kubernetes PrometheusRule. Recording rules are named `level:metric:operations`, where the
  * level `job_origin` keeps `job` and the origin's labels (`url_scheme`, `server_address`,
- * `server_port`).
+ * `server_port`, and `poolscope_pool_type`, the kind of pool that called it).
  *
  * Every alert looks at a window shorter than its `for`, so one burst can never hold a condition
  * true for long enough to fire, and keeps firing (`keep_firing_for`) through a short recovery so a
@@ -37,6 +37,15 @@ export const DEFAULT_RULE_OPTIONS: RuleOptions = {
   runbookUrl: 'https://github.com/poolscope/poolscope/blob/main/dashboards/README.md',
 };
 
+/**
+ * The churn alert advises a keepAliveTimeout of the p95 of the gaps that closed connections times
+ * this, rounded up, as `poolscope report` does (src/cli/report/keep-alive.ts; a test holds the two
+ * equal). Written again here because dashboards/ ships without src/.
+ */
+export const KEEP_ALIVE_HEADROOM = 1.5;
+/** A keepAliveTimeout above this, in milliseconds, outlasts what servers and load balancers keep idle: none is advised. */
+export const MAX_SENSIBLE_KEEP_ALIVE_MS = 60_000;
+
 export interface RecordingRule { readonly record: string; readonly expr: string }
 export interface AlertingRule {
   readonly alert: string;
@@ -63,6 +72,7 @@ export const recorded = {
   connectErrors5m: 'job_origin_error_type:poolscope_client_connection_errors:rate5m',
   opened5m: 'job_origin:poolscope_client_connections_opened:rate5m',
   reopened5m: 'job_origin:poolscope_client_connections_reopened:rate5m',
+  reopenedAfterP95: 'job_origin:poolscope_client_connection_reopened_after:p95_rate1h',
   poolsCreated5m: 'job_origin:poolscope_client_pools_created:rate5m',
   poolsOpen5m: 'job_origin:poolscope_client_pools:max_over_time5m',
 } as const;
@@ -85,6 +95,7 @@ function recording(): RuleGroup {
       { record: recorded.connectErrors5m, expr: sumRate(`${JOB_ORIGIN}, error_type`, metric.connectionErrors, '5m') },
       { record: recorded.opened5m, expr: sumRate(JOB_ORIGIN, metric.connectionsOpened, '5m') },
       { record: recorded.reopened5m, expr: sumRate(JOB_ORIGIN, metric.connectionsReopened, '5m') },
+      { record: recorded.reopenedAfterP95, expr: p95(metric.reopenedAfter, '1h') },
       { record: recorded.poolsCreated5m, expr: sumRate(JOB_ORIGIN, metric.poolsCreated, '5m') },
       { record: recorded.poolsOpen5m, expr: `max by (${JOB_ORIGIN}) (max_over_time(${metric.pools}[5m]))` },
     ],
@@ -95,16 +106,50 @@ function recording(): RuleGroup {
 const DECIMAL = 'printf "%.2f"';
 const ORIGIN_TEXT = '{{ $labels.url_scheme }}://{{ $labels.server_address }}:{{ $labels.server_port }}';
 
-/** Matchers for the alert's own job and origin, filled in by `printf` in a template. */
-const SAME_ORIGIN = '{job="%s",url_scheme="%s",server_address="%s",server_port="%s"}';
+/**
+ * Matchers for the alert's own job and origin, filled in by `printf` in a template. The arguments
+ * are numbered, so that a query may name the origin more than once.
+ */
+const SAME_ORIGIN = '{job="%[1]s",url_scheme="%[2]s",server_address="%[3]s",server_port="%[4]s",poolscope_pool_type="%[5]s"}';
+
+/** The start of a template's `with`: `query` (with SAME_ORIGIN in it) run for the alert's origin. */
+function withQuery(query: string): string {
+  return `{{ with printf \`${query}\` $labels.job $labels.url_scheme $labels.server_address $labels.server_port $labels.poolscope_pool_type | query }}`;
+}
 
 /**
  * A template that runs `query` (with SAME_ORIGIN in it) and prints its first value through
  * `format` (a template function such as humanizePercentage), or `otherwise` when it has none.
  */
 function figure(query: string, format: string, otherwise: string): string {
-  return `{{ with printf \`${query}\` $labels.job $labels.url_scheme $labels.server_address $labels.server_port | query }}` +
-    `{{ . | first | value | ${format} }}{{ else }}${otherwise}{{ end }}`;
+  return `${withQuery(query)}{{ . | first | value | ${format} }}{{ else }}${otherwise}{{ end }}`;
+}
+
+/**
+ * The keepAliveTimeout to advise, in milliseconds, from a query of the gaps' p95 in seconds:
+ * advisedKeepAliveMs() of src/cli/report/keep-alive.ts, step for step, in PromQL. Rounded up to
+ * two significant digits; below 10 ms the step stays 1 ms.
+ */
+export function advisedKeepAliveMs(gapP95Seconds: string): string {
+  const ms = `${gapP95Seconds} * ${KEEP_ALIVE_HEADROOM} * 1000`;
+  const step = `10 ^ clamp_min(floor(log10(${ms})) - 1, 0)`;
+  return `ceil(${ms} / ${step}) * ${step}`;
+}
+
+/**
+ * The churn alert's advice, from the p95 of the gaps that closed the origin's connections: the
+ * keepAliveTimeout to set; or, past what servers keep idle, that no keep-alive covers the gaps;
+ * or, with no gap measured in the hour, advice without a figure.
+ */
+function keepAliveAdvice(): string {
+  const serverCap = 'The server\'s own idle timeout (its `Keep-Alive: timeout`) must be at least as long.';
+  // `value` is a float64, and a template's `le` compares it only with a float constant.
+  return `${withQuery(advisedKeepAliveMs(`${recorded.reopenedAfterP95}${SAME_ORIGIN}`))}{{ $ms := . | first | value }}` +
+    `{{ if le $ms ${MAX_SENSIBLE_KEEP_ALIVE_MS.toFixed(1)} }}` +
+    `set \`keepAliveTimeout: {{ $ms | printf "%.0f" }}\` on the Agent, ${KEEP_ALIVE_HEADROOM} times the p95 of the gaps that closed them over the last hour. ${serverCap}` +
+    '{{ else }}the gaps that closed them run longer than a minute, longer than servers and load balancers keep idle connections, ' +
+    'so no keep-alive covers them.' +
+    `{{ end }}{{ else }}a keepAliveTimeout above the pauses between requests would have kept them. ${serverCap}{{ end }}`;
 }
 
 function alert(
@@ -166,7 +211,8 @@ function alerting(options: RuleOptions): RuleGroup {
         `{{ $labels.job }} created {{ $value | ${DECIMAL} }} new connection pools per minute for ${ORIGIN_TEXT} over the last 5 minutes, ` +
         `at ${figure(`${recorded.requests5m}${SAME_ORIGIN}`, DECIMAL, 'unknown')} requests/s, with up to ` +
         `${figure(`${recorded.poolsOpen5m}${SAME_ORIGIN}`, 'humanize', 'several')} holding connections at once in one instance: ` +
-        'a client (undici Agent, SDK client) is built per request or per task, so its connections are never reused.',
+        'an {{ $labels.poolscope_pool_type }} client (an Agent, or an SDK client that builds its own) is built per request or per task, ' +
+        'so its connections are never reused.',
         options),
       alert('PoolscopeKeepAliveChurn', 'info',
         `${recorded.reopened5m} * 60 > ${options.reopenedPerMinute}`,
@@ -174,8 +220,7 @@ function alerting(options: RuleOptions): RuleGroup {
         `Keep-alive to ${ORIGIN_TEXT} is shorter than {{ $labels.job }}'s gaps between requests`,
         `{{ $labels.job }} reopened {{ $value | ${DECIMAL} }} connections per minute to ${ORIGIN_TEXT} over the last 5 minutes, ` +
         `each within a minute of an idle one closing (of ${figure(`${recorded.opened5m}${SAME_ORIGIN} * 60`, DECIMAL, 'unknown')} opened per minute). ` +
-        'Connections close just before the next request needs them: a keepAliveTimeout above the pauses between requests, ' +
-        'up to that minute, would have kept them.',
+        `Connections close just before the next request needs them: ${keepAliveAdvice()}`,
         options),
     ],
   };

@@ -16,13 +16,14 @@ const TAGS = ['poolscope', 'undici', 'http-client'];
 
 const ALL = { text: 'All', value: '$__all' };
 
-/** `datasource`, then `job`, `instance` and `origin`, each narrowing the next; multi-select, All is `.+`. */
+/** `datasource`, then `job`, `instance`, `origin` and `pool_type`, each narrowing the next; multi-select, All is `.+`. */
 function withVariables(builder: dashboard.DashboardBuilder): void {
   builder.withVariable(new dashboard.DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'));
   const variables: Array<[name: string, label: string, query: string]> = [
     ['job', 'Job', `label_values(${metric.requests}, job)`],
     ['instance', 'Instance', `label_values(${metric.requests}{job=~"$job"}, instance)`],
     ['origin', 'Origin', `label_values(${metric.requests}{job=~"$job", instance=~"$instance"}, server_address)`],
+    ['pool_type', 'Pool type', `label_values(${metric.requests}{job=~"$job", instance=~"$instance", server_address=~"$origin"}, poolscope_pool_type)`],
   ];
   for (const [name, label, query] of variables) {
     builder.withVariable(new dashboard.QueryVariableBuilder(name).label(label).datasource(DATASOURCE)
@@ -53,7 +54,8 @@ function finish(builder: dashboard.DashboardBuilder, rows: readonly Row[]): obje
 export function overview(): object {
   const o = lib.BY_ORIGIN;
   const detailUrl = `/d/${ORIGIN_DETAIL_UID}/poolscope-origin-detail?\${__url_time_range}&\${datasource:queryparam}` +
-    '&${job:queryparam}&${instance:queryparam}&var-origin=${__data.fields.server_address}';
+    '&${job:queryparam}&${instance:queryparam}&var-origin=${__data.fields.server_address}' +
+    '&var-pool_type=${__data.fields.poolscope_pool_type}';
   return finish(base(OVERVIEW_UID, 'poolscope / Connection pools',
     'Whether the HTTP connection pools of Node.js services reuse their connections, per origin: reuse, setup cost, queueing, churn and errors.'), [
     { title: 'Now', lines: [[lib.statReuse(), lib.statRequests(), lib.statNewConnections(), lib.statSaved(), lib.statQueue(), lib.statConnectErrors()]] },
@@ -68,8 +70,8 @@ export function overview(): object {
     ] },
     { title: 'Latency and pool pressure', lines: [[lib.timeToFirstByte(), lib.timeInQueue(o), lib.activeRequests(o)]] },
     { title: 'Keep-alive, pools and errors', lines: [
-      [lib.idleTime(o), lib.keepAliveChurn(o), lib.connectErrors(o)],
-      [lib.poolsCreated(o), lib.pools(o)],
+      [lib.idleTime(o), lib.reopenedAfter(o), lib.keepAliveChurn(o)],
+      [lib.connectErrors(o), { ...lib.poolsCreated(o), width: 8 }, { ...lib.pools(o), width: 8 }],
     ] },
   ]);
 }
@@ -89,8 +91,9 @@ export function originDetail(): object {
     ] },
     { title: 'Latency and pool pressure', lines: [[lib.timeToFirstByte(), lib.timeInQueue(i, true), lib.activeRequests(i)]] },
     { title: 'Keep-alive and pools', lines: [
-      [lib.idleTime(i), lib.keepAliveChurn(i), lib.connectionLifetime(i)],
-      [lib.requestsPerConnection(i), { ...lib.poolsCreated(i), width: 8 }, { ...lib.pools(i), width: 8 }],
+      [lib.idleTime(i), lib.reopenedAfter(i), lib.keepAliveChurn(i)],
+      [{ ...lib.connectionLifetime(i), width: 12 }, { ...lib.requestsPerConnection(i), width: 12 }],
+      [lib.poolsCreated(i), lib.pools(i)],
     ] },
   ]);
 }

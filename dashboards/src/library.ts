@@ -1,8 +1,9 @@
 /**
  * The panels both dashboards show. Each takes a view: the overview splits series by origin,
- * the origin detail by instance. Every query reads only the series the `job`, `instance` and
- * `origin` variables select, over Grafana's `$__rate_interval`.
+ * the origin detail by instance. Every query reads only the series the `job`, `instance`,
+ * `origin` and `pool_type` variables select, over Grafana's `$__rate_interval`.
  */
+import { KEEP_ALIVE_HEADROOM } from './alerts.ts';
 import { metric, mean, ORIGIN, ORIGIN_LEGEND, quantile, ratio, reuseRatio, series, sumRate } from './promql.ts';
 import type { Query, StatPanel, TablePanel, Thresholds, TimeSeriesPanel } from './panels.ts';
 
@@ -16,10 +17,11 @@ export interface View {
 }
 
 export const BY_ORIGIN: View = { by: ORIGIN, legend: ORIGIN_LEGEND, noun: 'origin' };
-export const BY_INSTANCE: View = { by: 'instance', legend: '{{instance}}', noun: 'instance' };
+/** An instance may call the origin through both kinds of pool: each is its own series, as in the overview. */
+export const BY_INSTANCE: View = { by: 'instance, poolscope_pool_type', legend: '{{instance}} ({{poolscope_pool_type}})', noun: 'instance' };
 
 /** The series the dashboard's variables select. */
-export const SELECTED = ['job=~"$job"', 'instance=~"$instance"', 'server_address=~"$origin"'] as const;
+export const SELECTED = ['job=~"$job"', 'instance=~"$instance"', 'server_address=~"$origin"', 'poolscope_pool_type=~"$pool_type"'] as const;
 export const RATE = '$__rate_interval';
 /** Tables summarise the whole time range the dashboard shows. */
 export const RANGE = '$__range';
@@ -206,14 +208,22 @@ export const idleTime = (view: View): TimeSeriesPanel => timeSeries('Idle time b
   `How long a connection sat idle before the request that reused it, p50 and p95 per ${view.noun}: ` +
   'the gaps between requests that the keep-alive timeout (undici: 4 s by default) covered. ' +
   'Good: p95 well below the keep-alive, and no Keep-alive churn. ' +
-  'Bad: Keep-alive churn beside it: longer gaps closed the connections, and this panel cannot show them.',
+  'Bad: Keep-alive churn beside it: longer gaps closed the connections, and Gaps that closed connections shows them.',
   quantiles(view, metric.idleTime, [0.5, 0.95]));
+
+export const reopenedAfter = (view: View): TimeSeriesPanel => timeSeries('Gaps that closed connections', 's',
+  `For each connection reopened after an idle one closed (Keep-alive churn), how long the closed one had sat idle when a connection was needed again, p50 and p95 per ${view.noun}: ` +
+  'the gaps between requests that the keep-alive did not cover. Good: no line, no connection was reopened. ' +
+  `Bad: a line: set keepAliveTimeout above its p95 (${KEEP_ALIVE_HEADROOM} times it, as the PoolscopeKeepAliveChurn alert advises), ` +
+  'with the server\'s own idle timeout at least as long. ' +
+  'Gaps of minutes are beyond what keep-alive can cover: servers and load balancers close idle connections after about a minute.',
+  quantiles(view, metric.reopenedAfter, [0.5, 0.95]));
 
 export const keepAliveChurn = (view: View): TimeSeriesPanel => timeSeries('Keep-alive churn', 'suffix: conn/s',
   `Per ${view.noun}: connections opened within the churn window (60 s) after an idle connection to the origin closed, ` +
   'beside idle connections closed, per second. Good: no reopens. ' +
   'Bad: reopens following the idle closes: keep-alive is shorter than the gaps between requests. ' +
-  'Raise keepAliveTimeout above the pauses between requests, up to the 60 s window (and below the server\'s keep-alive timeout).',
+  'Gaps that closed connections says how long a keepAliveTimeout would have kept them.',
   [
     { expr: sumRate(view.by, selected(metric.connectionsReopened), RATE), legend: `reopened ${view.legend}` },
     { expr: sumRate(view.by, selected(metric.connectionsClosed, 'http_connection_state="idle"'), RATE), legend: `idle closed ${view.legend}` },
@@ -256,10 +266,10 @@ export const worstOrigins = (detailUrl: string): TablePanel => ({
   title: 'Origins, lowest reuse first',
   unit: 'short',
   width: 24,
-  description: 'Every selected origin over the time range shown, lowest reuse first. Good: reuse green (at or above the target) on every busy origin. ' +
+  description: 'Every selected origin over the time range shown, a row per pool type calling it, lowest reuse first. Good: reuse green (at or above the target) on every busy origin. ' +
     'Bad: a red row with many requests costs the most; its other columns say why (connections opened, setup cost, queueing, connect errors). ' +
     'Click an address for the origin detail dashboard.',
-  rowLabels: ['server_address', 'server_port', 'url_scheme'],
+  rowLabels: ['server_address', 'server_port', 'url_scheme', 'poolscope_pool_type'],
   sortBy: 'Reuse',
   link: { title: 'Origin detail', url: detailUrl },
   columns: [

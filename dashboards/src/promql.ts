@@ -21,15 +21,19 @@ export const metric = {
   idleTime: 'poolscope_client_connection_idle_time',
   connectionsClosed: 'poolscope_client_connections_closed_total',
   connectionsReopened: 'poolscope_client_connections_reopened_total',
+  reopenedAfter: 'poolscope_client_connection_reopened_after',
   savedTime: 'poolscope_client_connection_saved_time_total',
   streamsPeak: 'poolscope_client_connection_streams_peak',
   pools: 'poolscope_client_pools',
   poolsCreated: 'poolscope_client_pools_created_total',
 } as const;
 
-/** The labels that together name one origin: `scheme://address:port`. */
-export const ORIGIN = 'url_scheme, server_address, server_port';
-export const ORIGIN_LEGEND = '{{url_scheme}}://{{server_address}}:{{server_port}}';
+/**
+ * The labels that together name one origin: `scheme://address:port`, and the kind of pool that
+ * called it, since the fix is in that client's code (an undici Agent or a node:http Agent).
+ */
+export const ORIGIN = 'url_scheme, server_address, server_port, poolscope_pool_type';
+export const ORIGIN_LEGEND = '{{url_scheme}}://{{server_address}}:{{server_port}} ({{poolscope_pool_type}})';
 
 /** A series selector: the metric, then its matchers. */
 export function series(name: string, ...matchers: string[]): string {

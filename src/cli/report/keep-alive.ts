@@ -6,8 +6,10 @@
 
 /**
  * The advice is the gaps' p95 times this. The p95 is read from buckets, as Prometheus'
- * `histogram_quantile` does: 1.5 times it stays above every gap of the bucket it falls in,
- * whatever the bucket's width (a gap may sit anywhere below the bucket's upper bound).
+ * `histogram_quantile` does, by interpolation within the bucket it falls in, and a gap there
+ * may sit anywhere below the bucket's upper bound: the headroom covers that spread. Where the
+ * window's gaps all fall in one bucket, as with steady pauses, 1.5 times the p95 is above the
+ * bucket's upper bound, so above every gap.
  */
 export const KEEP_ALIVE_HEADROOM = 1.5;
 
