@@ -3,20 +3,18 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { settleAsyncContextChoice } from './async-context.js';
 import { resolveOptions } from './config.js';
-import { MeterBridge } from './export/meter-bridge.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
 import { readingsInTurns, readingsOf } from './peers/readings.js';
 import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
-import { ConsumerTable, type Consumer } from './state/peaks.js';
+import type { Consumer } from './state/peaks.js';
 import { GlobalDispatcherWatch } from './tap/global-dispatcher.js';
 import { UndiciTap } from './tap/undici-tap.js';
 import { silence } from './warn.js';
 import type { BucketHistogram } from './state/histogram.js';
 import { PHASES } from './state/origin-stats.js';
 import type { DurationSummary, OriginSnapshot, PoolscopeAgent, PoolscopeOptions } from './types.js';
-import type { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import type { ResourceAttributes } from './export/resource.js';
+import type { Pipeline } from './export/pipeline.js';
 
 /**
  * The running agent lives on the global object, so a second `start()`, a second preload or a
@@ -33,7 +31,7 @@ export type Role = 'export' | 'report-to-main-thread' | 'report-to-cluster-prima
 
 /** Subscribes to undici's channels and starts exporting; a second call returns the running agent. */
 export function start(options?: PoolscopeOptions): Promise<PoolscopeAgent> {
-  return startAs('export', options);
+  return startAs('export', false, options);
 }
 
 /**
@@ -41,14 +39,18 @@ export function start(options?: PoolscopeOptions): Promise<PoolscopeAgent> {
  * main thread or the primary, which export every thread's and process's figures on one endpoint.
  */
 export function startFromPreload(): Promise<PoolscopeAgent> {
-  return startAs(!isMainThread ? 'report-to-main-thread' : cluster.isWorker ? 'report-to-cluster-primary' : 'export');
+  return startAs(!isMainThread ? 'report-to-main-thread' : cluster.isWorker ? 'report-to-cluster-primary' : 'export', true);
 }
 
-function startAs(role: Role, options?: PoolscopeOptions): Promise<PoolscopeAgent> {
+/**
+ * `fromPreload`: started before the app's code ran, so an SDK the app starts is still to come
+ * (see `appSdkWaitMillis`); an app that calls `start()` has started its SDK, if it has one.
+ */
+function startAs(role: Role, fromPreload: boolean, options?: PoolscopeOptions): Promise<PoolscopeAgent> {
   const global = globalThis as WithAgent;
   const running = global[RUNNING];
   if (running !== undefined) return running;
-  const starting = launch(role, options, () => {
+  const starting = launch(role, fromPreload, options, () => {
     if (global[RUNNING] === starting) delete global[RUNNING];
   });
   global[RUNNING] = starting;
@@ -58,7 +60,7 @@ function startAs(role: Role, options?: PoolscopeOptions): Promise<PoolscopeAgent
   return starting;
 }
 
-async function launch(role: Role, options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
+async function launch(role: Role, fromPreload: boolean, options: PoolscopeOptions | undefined, forget: () => void): Promise<PoolscopeAgent> {
   settleAsyncContextChoice();
   // The thread that exports reads the same environment and says what is wrong with it, once.
   if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
@@ -77,8 +79,8 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
     ? new PeerAggregator(resolved.maxOrigins) : undefined;
   const gather = (consumer: Consumer | undefined) => peers?.gather(local(consumer), consumer) ?? local(consumer);
 
+  let exported: Pipeline | undefined;
   let closeExport: () => Promise<void>;
-  let metricsUrl: string | undefined;
   try {
     if (role === 'report-to-main-thread') {
       // A worker answers in one task: an answer that misses the main thread's window loses the
@@ -89,28 +91,12 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
     } else if (role === 'report-to-cluster-primary') {
       const reporter = new ClusterReporter(gather);
       closeExport = () => reporter.close();
-    } else if (resolved.meterProvider !== undefined) {
-      const bridge = new MeterBridge(resolved.meterProvider, registry);
-      closeExport = async () => bridge.shutdown();
     } else {
-      // The exporters load only in the thread that exports, not in those that report, and the
-      // OpenTelemetry SDK only for the readers that need it: `/metrics` is written by poolscope.
-      const [{ createReaders }, { resourceAttributes }] = await Promise.all([import('./export/readers.js'), import('./export/resource.js')]);
-      const resource = resourceAttributes(resolved.serviceName);
-      const readers = await createReaders(resolved, { gather, consumers: new ConsumerTable(), resource });
-      let provider: MeterProvider | undefined;
-      try {
-        provider = readers.readers.length === 0 ? undefined : await meterProvider(resource, readers.readers);
-      } catch (error) {
-        readers.ending();
-        await readers.close();
-        throw error;
-      }
-      metricsUrl = readers.metricsUrl;
-      closeExport = async () => {
-        readers.ending();
-        await Promise.allSettled([provider?.shutdown(), readers.close()]);
-      };
+      // The exporters load only in the thread that exports, not in those that report.
+      const { startPipeline } = await import('./export/pipeline.js');
+      const pipeline = await startPipeline(resolved, { registry, gather }, fromPreload ? resolved.appSdkWaitMillis : 0);
+      exported = pipeline;
+      closeExport = () => pipeline.close();
     }
   } catch (error) {
     // A start that fails leaves nothing behind: no subscriber, no server, no patched dispatcher.
@@ -122,7 +108,9 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
 
   let stopping: Promise<void> | undefined;
   return {
-    metricsUrl,
+    get metricsUrl() {
+      return exported?.metricsUrl;
+    },
     snapshot: () => Array.from(registry.all(), snapshotOf),
     shutdown() {
       stopping ??= (async () => {
@@ -138,12 +126,6 @@ async function launch(role: Role, options: PoolscopeOptions | undefined, forget:
       return stopping;
     },
   };
-}
-
-/** The provider that runs the periodic readers (OTLP, console), with poolscope's resource. */
-async function meterProvider(resource: ResourceAttributes, readers: MetricReader[]): Promise<MeterProvider> {
-  const [{ MeterProvider }, { resourceFromAttributes }] = await Promise.all([import('@opentelemetry/sdk-metrics'), import('@opentelemetry/resources')]);
-  return new MeterProvider({ resource: resourceFromAttributes(resource), readers });
 }
 
 function orNull(value: number): number | null {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { MeterProvider } from '@opentelemetry/api';
-import type { ExporterName, PoolscopeOptions } from './types.js';
+import type { ExporterName, PipelineChoice, PoolscopeOptions } from './types.js';
 import { warnOnce } from './warn.js';
 
 /** Options with every default applied and every value checked. */
@@ -14,6 +14,8 @@ export interface ResolvedOptions {
   readonly serviceName: string | undefined;
   readonly churnWindowMillis: number;
   readonly instrumentGlobalDispatcher: boolean;
+  readonly pipeline: PipelineChoice;
+  readonly appSdkWaitMillis: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -29,6 +31,8 @@ export const ENVIRONMENT: Readonly<Record<Setting, string>> = {
   serviceName: 'OTEL_SERVICE_NAME',
   churnWindowMillis: 'POOLSCOPE_CHURN_WINDOW_MILLIS',
   instrumentGlobalDispatcher: 'POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER',
+  pipeline: 'POOLSCOPE_PIPELINE',
+  appSdkWaitMillis: 'POOLSCOPE_APP_SDK_WAIT_MILLIS',
 };
 
 /**
@@ -44,6 +48,8 @@ export const DEFAULTS = {
   exportIntervalMillis: 60_000,
   churnWindowMillis: 60_000,
   instrumentGlobalDispatcher: true,
+  pipeline: 'auto' as PipelineChoice,
+  appSdkWaitMillis: 10_000,
 } as const;
 
 const EXPORTERS: readonly string[] = ['prometheus', 'otlp', 'console'];
@@ -99,6 +105,17 @@ function flag(setting: Given | undefined, fallback: boolean): boolean {
   return fallback;
 }
 
+const PIPELINES: readonly PipelineChoice[] = ['auto', 'app', 'own'];
+
+function pipelineChoice(setting: Given | undefined): PipelineChoice {
+  if (setting === undefined) return DEFAULTS.pipeline;
+  const { value } = setting;
+  const word = typeof value === 'string' ? value.trim().toLowerCase() : value;
+  if (PIPELINES.includes(word as PipelineChoice)) return word as PipelineChoice;
+  invalid(setting, PIPELINES.join(', '), DEFAULTS.pipeline);
+  return DEFAULTS.pipeline;
+}
+
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** An interface to listen on: an IP address or a host name, nothing that would need guessing. */
@@ -130,5 +147,7 @@ export function resolveOptions(options: PoolscopeOptions = {}, env: Env = proces
     serviceName: text(given(options, env, 'serviceName')),
     churnWindowMillis: integer(given(options, env, 'churnWindowMillis'), 0, 86_400_000, DEFAULTS.churnWindowMillis),
     instrumentGlobalDispatcher: flag(given(options, env, 'instrumentGlobalDispatcher'), DEFAULTS.instrumentGlobalDispatcher),
+    pipeline: pipelineChoice(given(options, env, 'pipeline')),
+    appSdkWaitMillis: integer(given(options, env, 'appSdkWaitMillis'), 0, 600_000, DEFAULTS.appSdkWaitMillis),
   };
 }

@@ -3,6 +3,13 @@ import type { MeterProvider } from '@opentelemetry/api';
 /** Where poolscope sends its metrics. */
 export type ExporterName = 'prometheus' | 'otlp' | 'console';
 
+/**
+ * Where figures go: `auto` through the app's OpenTelemetry SDK when it registers a MeterProvider,
+ * else poolscope's own exporters; `app` through the app's SDK only, waiting for it however long;
+ * `own` through poolscope's own exporters only.
+ */
+export type PipelineChoice = 'auto' | 'app' | 'own';
+
 /** Options of `start()`. An option left out is read from its environment variable, else defaults. */
 export interface PoolscopeOptions {
   /** Where metrics go; `[]` sends them nowhere. Env `OTEL_METRICS_EXPORTER`; default `['prometheus']`. */
@@ -23,6 +30,10 @@ export interface PoolscopeOptions {
   churnWindowMillis?: number;
   /** Compose the time-in-queue interceptor onto the global dispatcher `fetch` uses. Env `POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER`; default true. */
   instrumentGlobalDispatcher?: boolean;
+  /** Through the app's OpenTelemetry SDK, poolscope's own exporters, or whichever the app has (see PipelineChoice). Env `POOLSCOPE_PIPELINE`; default `auto`. */
+  pipeline?: PipelineChoice;
+  /** With `poolscope/register`, how long `auto` waits for the app to register a MeterProvider before opening poolscope's own exporters. Env `POOLSCOPE_APP_SDK_WAIT_MILLIS`; default 10000. */
+  appSdkWaitMillis?: number;
 }
 
 /** Count and total of one duration histogram. */
@@ -76,7 +87,7 @@ export interface OriginSnapshot {
 
 /** A running poolscope agent. */
 export interface PoolscopeAgent {
-  /** Where `/metrics` is served, when the Prometheus exporter is listening. */
+  /** Where `/metrics` is served, while poolscope's own Prometheus exporter listens. */
   readonly metricsUrl: string | undefined;
   /** Every tracked origin's figures, as plain objects. */
   snapshot(): OriginSnapshot[];

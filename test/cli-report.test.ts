@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { instrument, start, type PoolscopeAgent } from 'poolscope';
 import { undici8 } from './helpers/clients.ts';
 import { runCli } from './helpers/cli.ts';
+import { NO_APP_SDK } from './helpers/processes.ts';
 import { closedPort, sleep, startServer, testCertificate, type Handler, type TestServer } from './helpers/servers.ts';
 
 /** An origin's line of `poolscope report --json`. */
@@ -244,7 +245,7 @@ describe('poolscope report over several instances', () => {
   async function startApp(target: TestServer, port: number): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'poolscope/register', app], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
-      env: { ...process.env, TARGET_URL: target.origin, REQUESTS: '15', STAY: '1', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
+      env: { ...process.env, ...NO_APP_SDK, TARGET_URL: target.origin, REQUESTS: '15', STAY: '1', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     apps.push(child);

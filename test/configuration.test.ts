@@ -18,6 +18,8 @@ const INVALID: ReadonlyArray<[variable: string, value: string, accepts: RegExp]>
   ['OTEL_METRIC_EXPORT_INTERVAL', '-5', /a whole number from 100 to 86400000/],
   ['POOLSCOPE_CHURN_WINDOW_MILLIS', '1.5', /a whole number from 0 to 86400000/],
   ['POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER', 'maybe', /true or false/],
+  ['POOLSCOPE_PIPELINE', 'theirs', /auto, app, own/],
+  ['POOLSCOPE_APP_SDK_WAIT_MILLIS', 'later', /a whole number from 0 to 600000/],
 ];
 
 /** The same for the OTLP variables poolscope checks before the SDK reads them. */
@@ -37,6 +39,8 @@ describe('invalid settings', () => {
     assert.equal(resolved.exportIntervalMillis, DEFAULTS.exportIntervalMillis);
     assert.equal(resolved.churnWindowMillis, DEFAULTS.churnWindowMillis);
     assert.equal(resolved.instrumentGlobalDispatcher, DEFAULTS.instrumentGlobalDispatcher);
+    assert.equal(resolved.pipeline, DEFAULTS.pipeline);
+    assert.equal(resolved.appSdkWaitMillis, DEFAULTS.appSdkWaitMillis);
     for (const [variable, value] of [['OTEL_EXPORTER_PROMETHEUS_PORT', '9464abc'], ['OTEL_EXPORTER_PROMETHEUS_PORT', '-1'],
       ['POOLSCOPE_MAX_ORIGINS', '0'], ['OTEL_METRICS_EXPORTER', 'prometheus,bogus'], ['OTEL_EXPORTER_PROMETHEUS_HOST', '[::1]']] as const) {
       const again = resolveOptions({}, { [variable]: value });

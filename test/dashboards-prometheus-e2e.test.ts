@@ -9,6 +9,7 @@ import {
   dashboardsDir, interpolateRegex, loadDashboards, panelQueries, substitute, type PanelQuery,
 } from './helpers/dashboards.ts';
 import { needs, startPrometheus, type PrometheusServer, type PromSeries } from './helpers/prometheus.ts';
+import { NO_APP_SDK } from './helpers/processes.ts';
 import { closedPort, sleep, startServer, type TestServer } from './helpers/servers.ts';
 
 const JOB = 'poolscope-e2e';
@@ -37,7 +38,7 @@ interface App { child: ChildProcess; stdout: () => string; stderr: () => string;
 function startApp(env: Record<string, string>): App {
   const child = spawn(process.execPath, ['--import', 'poolscope/register', workload], {
     cwd: projectRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...NO_APP_SDK, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

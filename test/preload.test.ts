@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { NO_APP_SDK } from './helpers/processes.ts';
 import { closedPort, startServer, type TestServer } from './helpers/servers.ts';
 
 const app = fileURLToPath(new URL('./fixtures/app.mjs', import.meta.url));
@@ -18,7 +19,7 @@ interface Run { child: ChildProcess; stdout: () => string; stderr: () => string;
 function runApp(server: TestServer, env: Record<string, string>): Run {
   const child = spawn(process.execPath, ['--import', 'poolscope/register', app], {
     cwd: projectRoot,
-    env: { ...process.env, TARGET_URL: `${server.origin}`, ...env },
+    env: { ...process.env, ...NO_APP_SDK, TARGET_URL: `${server.origin}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);

@@ -66,7 +66,7 @@ it('leaves nothing behind when the SDK cannot load: no subscriber, no /metrics p
     registerHooks({
       resolve(specifier, context, next) {
         // Only the provider's import: the OTLP reader is made by then, and /metrics is listening.
-        if (specifier === '@opentelemetry/resources' && context.parentURL?.endsWith('/dist/agent.js')) throw new Error('resources cannot load here');
+        if (specifier === '@opentelemetry/resources' && context.parentURL?.endsWith('/dist/export/pipeline.js')) throw new Error('resources cannot load here');
         return next(specifier, context);
       },
     });

@@ -2,6 +2,7 @@ import type { BatchObservableCallback, Histogram, Meter, MeterProvider, Observab
 import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
 import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginRegistry } from '../state/origin-registry.js';
+import type { BucketHistogram } from '../state/histogram.js';
 import type { OriginStats } from '../state/origin-stats.js';
 import { ConsumerTable } from '../state/peaks.js';
 import { SCOPE } from './scope.js';
@@ -51,11 +52,29 @@ export class MeterBridge {
   #mirror(origin: OriginStats): void {
     readHistograms(origin, (metric, histogram, attributes) => {
       const instrument = this.#histograms.get(metric)!;
+      replay(histogram, (value) => instrument.record(value, attributes));
       histogram.mirror = (value) => instrument.record(value, attributes);
     });
   }
 
   shutdown(): void {
     this.#meter.removeBatchObservableCallback(this.#callback, [...this.#observables.values()]);
+  }
+}
+
+/**
+ * Records, through `record`, the samples a histogram took before the app's provider was joined
+ * (an SDK started after the app's first requests): each at the middle of its bucket, narrowed
+ * to the smallest and largest sample seen. Counts per bucket are exact; the sum is close.
+ */
+function replay(histogram: BucketHistogram, record: (value: number) => void): void {
+  const { boundaries, counts, min, max } = histogram;
+  for (let i = 0; i < counts.length; i++) {
+    const count = counts[i]!;
+    if (count === 0) continue;
+    const lower = Math.max(i === 0 ? min : boundaries[i - 1]!, min);
+    const upper = Math.min(i < boundaries.length ? boundaries[i]! : max, max);
+    const value = (lower + upper) / 2;
+    for (let n = 0; n < count; n++) record(value);
   }
 }

@@ -23,11 +23,21 @@ export interface AppRun {
   warnings(): string[];
 }
 
-/** Runs `script` with `preloads` (default: poolscope's register) and `env` added to the test's own. */
+/**
+ * poolscope/register's wait for an app's OpenTelemetry SDK: none, for apps that have none and
+ * whose `/metrics` a test reads at once. Apps with an SDK set their own.
+ */
+export const NO_APP_SDK = { POOLSCOPE_APP_SDK_WAIT_MILLIS: '0' } as const;
+
+/**
+ * Runs `script` with `preloads` (default: poolscope's register; `--require X` as given, anything
+ * else after `--import`) and `env` added to the test's own and to NO_APP_SDK.
+ */
 export function runApp(script: string, env: Record<string, string>, preloads: string[] = ['poolscope/register']): AppRun {
-  const child = spawn(process.execPath, [...preloads.flatMap((preload) => ['--import', preload]), script], {
+  const args = preloads.flatMap((preload) => (preload.startsWith('--') ? preload.split(' ') : ['--import', preload]));
+  const child = spawn(process.execPath, [...args, script], {
     cwd: projectRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...NO_APP_SDK, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   children.add(child);
