@@ -13,6 +13,8 @@ Usage:
   poolscope demo [options]              run the whole story on this machine, no network needed
   poolscope report [URL|FILE ...] [options]
                                         diagnose the pools of a service from its /metrics
+  poolscope report --prometheus URL [options]
+                                        the same over a window of a Prometheus, for a fleet
 
 demo options:
   --rtt MS             round trip the proxy adds to every connection (default 40)
@@ -30,6 +32,16 @@ report options:
   --min-requests N     requests an origin needs to be judged (default 20)
   --interval S         seconds between the two reads of live endpoints that measure
                        throughput for the pool size (default 5; 0 reads once)
+  --header 'NAME: VALUE'
+                       sent with every request (repeatable), e.g. 'Authorization: Bearer TOKEN';
+                       never printed
+
+report --prometheus options (Prometheus, Thanos, Mimir, VictoriaMetrics):
+  --prometheus URL     where its HTTP API is served, e.g. http://prometheus:9090
+  --selector MATCHER   the series to read, e.g. '{job="api",namespace="prod"}'
+                       (default every poolscope series)
+  --range DURATION     the window, e.g. 15m, 6h (default 1h)
+  --at TIME            the window's end, RFC 3339 or unix seconds (default now)
 
 Exit codes: 0 done; 1 an origin reuses below --fail-under; 2 a source could not be read
 or the command line is wrong.
@@ -49,12 +61,35 @@ const OPTIONS = {
   'fail-under': { type: 'string' },
   'min-requests': { type: 'string' },
   interval: { type: 'string' },
+  header: { type: 'string', multiple: true },
+  prometheus: { type: 'string' },
+  selector: { type: 'string' },
+  range: { type: 'string' },
+  at: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const ONLY = {
   demo: ['rtt', 'requests', 'serve', 'port'],
-  report: ['fail-under', 'min-requests', 'interval'],
+  report: ['fail-under', 'min-requests', 'interval', 'header', 'prometheus', 'selector', 'range', 'at'],
 } as const;
+/** Report options that only mean something with --prometheus. */
+const WINDOW_ONLY = ['selector', 'range', 'at'] as const;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** `--header 'Name: value'` as headers; a malformed one is refused without being echoed, as it may hold a token. */
+function headers(given: readonly string[] | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [index, text] of (given ?? []).entries()) {
+    const colon = text.indexOf(':');
+    const name = colon < 0 ? '' : text.slice(0, colon).trim();
+    const value = colon < 0 ? '' : text.slice(colon + 1).trim();
+    if (!HEADER_NAME.test(name) || value === '' || /[\r\n\0]/.test(value)) {
+      throw new UsageError(`--header number ${index + 1} is not 'Name: value' on one line (it is not shown here: it may hold a credential)`);
+    }
+    result[name] = value;
+  }
+  return result;
+}
 
 function number(name: string, text: string | undefined, fallback: number, min: number, max: number, integer = false): number {
   if (text === undefined) return fallback;
@@ -96,14 +131,40 @@ async function main(argv: string[]): Promise<number> {
   const { DEFAULT_SOURCE } = await import('./report/sources.js');
   const { DEFAULT_MIN_REQUESTS, DEFAULT_REUSE_TARGET } = await import('./report/diagnose.js');
   const failUnder = values['fail-under'] === undefined ? undefined : number('fail-under', values['fail-under'], 0, 0, 1);
+  const window = values.prometheus === undefined ? undefined : await windowOf(values, rest);
+  if (window === undefined) {
+    for (const name of WINDOW_ONLY) if (values[name] !== undefined) throw new UsageError(`--${name} goes with --prometheus`);
+  }
   return runReport({
-    sources: rest.length > 0 ? rest : [DEFAULT_SOURCE],
+    window,
+    headers: headers(values.header),
+    sources: window !== undefined ? [] : rest.length > 0 ? rest : [DEFAULT_SOURCE],
     json: values.json ?? false,
     failUnder,
     minRequests: number('min-requests', values['min-requests'], DEFAULT_MIN_REQUESTS, 1, 1e9, true),
     reuseTarget: failUnder ?? DEFAULT_REUSE_TARGET,
     intervalSeconds: number('interval', values.interval, 5, 0, 3_600),
   });
+}
+
+/** The window `--prometheus`, `--selector`, `--range` and `--at` name. */
+async function windowOf(values: { prometheus?: string; selector?: string; range?: string; at?: string; interval?: string }, rest: string[]) {
+  const { DEFAULT_RANGE, matchersOf, parseAt, parseRange } = await import('./report/prometheus-window.js');
+  // Not echoed: a stray argument may be a header value whose --header was forgotten.
+  if (rest.length > 0) throw new UsageError(`--prometheus reads no /metrics or file: ${rest.length} other argument(s) given`);
+  if (values.interval !== undefined) throw new UsageError('--interval reads /metrics twice; with --prometheus, --range is the window');
+  const text = values.prometheus!;
+  if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) {
+    throw new UsageError(`--prometheus takes the http:// or https:// address of the Prometheus API, such as http://prometheus:9090`);
+  }
+  const selector = (values.selector ?? '').trim();
+  if (matchersOf(selector) === undefined) throw new UsageError(`--selector takes label matchers in braces, such as {job="api"}, not ${JSON.stringify(selector)}`);
+  const range = values.range ?? DEFAULT_RANGE;
+  const rangeSeconds = parseRange(range);
+  if (rangeSeconds === undefined || rangeSeconds < 1) throw new UsageError(`--range takes a duration of at least 1s such as 15m or 6h, not ${JSON.stringify(range)}`);
+  const at = values.at === undefined ? Date.now() / 1000 : parseAt(values.at);
+  if (at === undefined) throw new UsageError(`--at takes an RFC 3339 time (2026-05-04T10:00:00Z) or unix seconds, not ${JSON.stringify(values.at)}`);
+  return { url: new URL(text), selector, range: range.trim(), rangeSeconds, at };
 }
 
 try {

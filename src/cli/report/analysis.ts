@@ -4,6 +4,8 @@ import { quantile, requestsOf, reuseRateOf, type Figures, type OriginFigures } f
 /** One origin's line of the report, as printed and as `--json` gives it. */
 export interface OriginReport {
   readonly origin: string;
+  /** The kind of pool (`undici`, `http.Agent`) when the report keeps them apart (`--prometheus`); null when it adds them up. */
+  readonly poolType: string | null;
   readonly requests: number;
   readonly reuseRate: number | null;
   readonly connectionsOpened: number;
@@ -35,6 +37,7 @@ export function reportOrigin(
 ): OriginReport {
   return {
     origin: figures.origin,
+    poolType: figures.poolType,
     requests: requestsOf(figures),
     reuseRate: reuseRateOf(figures),
     connectionsOpened: figures.connectionsOpened,
@@ -49,11 +52,11 @@ export function reportOrigin(
   };
 }
 
-/** Every origin of the figures, busiest first. */
+/** Every origin of the figures, busiest first; `throughputs` has the keys of `figures.origins`. */
 export function analyse(figures: Figures, options: DiagnosisOptions, throughputs?: ReadonlyMap<string, Throughput>): Analysis {
-  const origins = [...figures.origins.values()]
-    .sort((a, b) => requestsOf(b) - requestsOf(a))
-    .map((origin) => reportOrigin(origin, figures.present, options, throughputs?.get(origin.origin)));
+  const origins = [...figures.origins]
+    .sort(([, a], [, b]) => requestsOf(b) - requestsOf(a))
+    .map(([key, origin]) => reportOrigin(origin, figures.present, options, throughputs?.get(key)));
   return { origins, notChecked: notChecked(figures.present) };
 }
 

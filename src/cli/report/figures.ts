@@ -12,6 +12,8 @@ export interface Histogram {
 /** One origin's figures, added up over every source (instance) that reports it. */
 export interface OriginFigures {
   readonly origin: string;
+  /** `poolscope_pool_type` when the figures keep pool types apart; null when they add them up. */
+  readonly poolType: string | null;
   requestsNew: number;
   requestsReused: number;
   activeRequests: number;
@@ -38,6 +40,7 @@ export interface OriginFigures {
 
 /** Every origin's figures, and which of the contract's series the sources carried at all. */
 export interface Figures {
+  /** By origin, or by `figuresKey` when pool types are kept apart. */
   readonly origins: Map<string, OriginFigures>;
   /** Series present in at least one source: a rule that needs an absent one is not checked. */
   readonly present: Set<SeriesKey>;
@@ -50,9 +53,9 @@ function histogram(): Histogram {
   return { buckets: new Map(), sum: 0, count: 0 };
 }
 
-function emptyFigures(origin: string): OriginFigures {
+function emptyFigures(origin: string, poolType: string | null): OriginFigures {
   return {
-    origin,
+    origin, poolType,
     requestsNew: 0, requestsReused: 0, activeRequests: 0, activeRequestsPeak: 0,
     connectionsOpened: 0, openedByProtocol: new Map(), openConnections: 0, connectionErrors: new Map(),
     savedSeconds: 0, connectionsReopened: 0, streamsPeak: 0, pools: 0, poolsCreated: 0,
@@ -68,6 +71,11 @@ export function originOf(labels: Readonly<Record<string, string>>): string | und
   if (address === OTHER_ORIGIN) return OTHER_ORIGIN;
   const host = address.includes(':') ? `[${address}]` : address;
   return `${labels[LABEL.scheme] ?? 'http'}://${host}:${labels[LABEL.port] ?? ''}`;
+}
+
+/** The key of an origin's figures in `Figures.origins`: the origin, and its pool type where kept apart. */
+export function figuresKey(origin: string, poolType: string | null): string {
+  return poolType === null ? origin : `${origin} (${poolType})`;
 }
 
 /** Which series a sample belongs to, and which part of a histogram it is. */
@@ -98,9 +106,10 @@ function addToHistogram(target: Histogram, part: string | undefined, sample: Sam
 /**
  * Adds up the samples of any number of expositions per origin. Sources are instances of one
  * service: their counters, histograms, gauges and peaks add up (the peak of two instances
- * together is at most the sum of their peaks).
+ * together is at most the sum of their peaks). With `byPoolType`, an origin's undici and
+ * http.Agent pools are figures of their own.
  */
-export function collectFigures(expositions: readonly Sample[][]): Figures {
+export function collectFigures(expositions: readonly Sample[][], options: { byPoolType?: boolean } = {}): Figures {
   const origins = new Map<string, OriginFigures>();
   const present = new Set<SeriesKey>();
   for (const samples of expositions) {
@@ -110,8 +119,10 @@ export function collectFigures(expositions: readonly Sample[][]): Figures {
       present.add(series.key);
       const origin = originOf(sample.labels);
       if (origin === undefined || !Number.isFinite(sample.value)) continue;
-      let figures = origins.get(origin);
-      if (figures === undefined) origins.set(origin, figures = emptyFigures(origin));
+      const poolType = options.byPoolType ? sample.labels[LABEL.poolType] ?? '' : null;
+      const key = figuresKey(origin, poolType);
+      let figures = origins.get(key);
+      if (figures === undefined) origins.set(key, figures = emptyFigures(origin, poolType));
       record(figures, series.key, series.part, sample);
     }
   }

@@ -1,6 +1,6 @@
 import {
-  ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PROTOCOL_VERSION, ATTR_REUSED, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT,
-  ATTR_URL_SCHEME, METRICS, type MetricKey,
+  ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_POOL_TYPE, ATTR_PROTOCOL_VERSION, ATTR_REUSED, ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, type MetricKey,
 } from '../../metrics/catalog.js';
 
 export type SeriesKey = MetricKey;
@@ -25,4 +25,5 @@ export const LABEL = {
   state: underscored(ATTR_CONNECTION_STATE),
   protocol: underscored(ATTR_PROTOCOL_VERSION),
   errorType: underscored(ATTR_ERROR_TYPE),
+  poolType: underscored(ATTR_POOL_TYPE),
 } as const;

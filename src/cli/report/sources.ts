@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import { parseExposition, type Sample } from './exposition.js';
+import { get, NoAnswer } from './http-get.js';
 import { DEFAULTS } from '../../config.js';
 
 export const DEFAULT_SOURCE = `http://127.0.0.1:${DEFAULTS.port}/metrics`;
@@ -17,9 +16,12 @@ export function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-/** The samples of one Prometheus endpoint or saved exposition file. */
-export async function readSource(source: string): Promise<Sample[]> {
-  const text = isUrl(source) ? await scrape(source) : await readExpositionFile(source);
+/**
+ * The samples of one Prometheus endpoint or saved exposition file. `headers` go with the GET of
+ * an endpoint (a /metrics behind a proxy that wants credentials).
+ */
+export async function readSource(source: string, headers: Readonly<Record<string, string>> = {}): Promise<Sample[]> {
+  const text = isUrl(source) ? await scrape(source, headers) : await readExpositionFile(source);
   let samples: Sample[];
   try {
     samples = parseExposition(text);
@@ -29,43 +31,21 @@ export async function readSource(source: string): Promise<Sample[]> {
   return samples;
 }
 
-/**
- * GET with node:http rather than fetch: a process that runs the agent (the demo) must not
- * count its own scrapes as traffic to an origin. Its user-agent makes it a scraper of its own,
- * owed its own peaks, whatever else scrapes from this host.
- */
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const fail = (reason: string): void => reject(new SourceError(`cannot read ${url}: ${reason}`));
-    const client = url.toLowerCase().startsWith('https:') ? https : http;
-    const request = client.get(url, { headers: { accept: 'text/plain', 'user-agent': 'poolscope-report' }, timeout: FETCH_TIMEOUT_MS }, (response) => {
-      if (response.statusCode !== 200) {
-        response.resume();
-        fail(`HTTP ${response.statusCode}`);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_EXPOSITION_BYTES) {
-          request.destroy();
-          fail('it answered more than 64 MiB, not a /metrics endpoint');
-        } else {
-          chunks.push(chunk);
-        }
-      });
-      response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      response.on('error', (error) => fail(error.message));
-    });
-    request.on('timeout', () => {
-      request.destroy();
-      fail(`no answer within ${FETCH_TIMEOUT_MS / 1000} s`);
-    });
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      fail(`${error.code ?? error.message}. Is the service running with poolscope, and is that its metrics port?`);
-    });
-  });
+/** The exposition a live endpoint serves, read with the report's node:http GET (see http-get.ts). */
+async function scrape(url: string, headers: Readonly<Record<string, string>>): Promise<string> {
+  let answer;
+  try {
+    if (!URL.canParse(url)) throw new SourceError(`cannot read ${url}: not a URL`);
+    answer = await get(new URL(url), { headers: { accept: 'text/plain', ...headers }, timeoutMs: FETCH_TIMEOUT_MS, maxBytes: MAX_EXPOSITION_BYTES });
+  } catch (error) {
+    if (!(error instanceof NoAnswer)) throw error;
+    const reason = error.kind === 'network'
+      ? `${error.message}. Is the service running with poolscope, and is that its metrics port?`
+      : error.kind === 'too-large' ? `${error.message}, not a /metrics endpoint` : error.message;
+    throw new SourceError(`cannot read ${url}: ${reason}`);
+  }
+  if (answer.status !== 200) throw new SourceError(`cannot read ${url}: HTTP ${answer.status}`);
+  return answer.body;
 }
 
 async function readExpositionFile(path: string): Promise<string> {
