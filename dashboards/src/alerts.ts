@@ -152,6 +152,15 @@ function keepAliveAdvice(): string {
     `{{ end }}{{ else }}a keepAliveTimeout above the pauses between requests would have kept them. ${serverCap}{{ end }}`;
 }
 
+/**
+ * The command that gives the alert's findings in plain words, with the fix, from the Prometheus
+ * that fired it: its own job, origin and pool type, over the last hour. `$externalURL` is the
+ * Prometheus' web address; behind a ruler (Thanos, Mimir) the querier's goes there instead.
+ */
+const REPORT_SENTENCE = 'Findings and the fix, in plain words: `poolscope report --prometheus {{ $externalURL }} --selector ' +
+  '\'{job="{{ $labels.job }}",url_scheme="{{ $labels.url_scheme }}",server_address="{{ $labels.server_address }}",' +
+  'server_port="{{ $labels.server_port }}",poolscope_pool_type="{{ $labels.poolscope_pool_type }}"}\' --range 1h`.';
+
 function alert(
   name: string, severity: AlertingRule['labels']['severity'], expr: string, forDuration: string, keepFiring: string,
   summary: string, description: string, options: RuleOptions,
@@ -162,7 +171,7 @@ function alert(
     for: forDuration,
     keep_firing_for: keepFiring,
     labels: { severity },
-    annotations: { summary, description, runbook_url: `${options.runbookUrl}#${name.toLowerCase()}` },
+    annotations: { summary, description: `${description} ${REPORT_SENTENCE}`, runbook_url: `${options.runbookUrl}#${name.toLowerCase()}` },
   };
 }
 
