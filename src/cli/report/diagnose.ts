@@ -75,6 +75,9 @@ export function diagnose(
 ): Finding[] {
   const requests = requestsOf(figures);
   if (requests < options.minRequests) {
+    // An origin whose every connection fails sends no request at all: its errors are the finding.
+    const failing = connectErrors(figures);
+    if (failing) return [failing];
     return [{
       kind: 'too-little-traffic',
       summary: 'Too little traffic to judge.',
