@@ -7,10 +7,12 @@ import { before, describe, it } from 'node:test';
 import type { PoolscopeAgent } from 'poolscope';
 import { figuresFor, testAgent } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
-import { closedPort, startServer, testCertificate } from './helpers/servers.ts';
+import { closedPort, sleep, startServer, testCertificate } from './helpers/servers.ts';
 
 const LOOKUP_DELAY_MS = 50;
 const CONNECTIONS = 3;
+/** How long before the timed connects a refused attempt is made. */
+const STALE_MS = 250;
 
 /**
  * A connector of the app's own that makes its socket a turn later, as one that first asks
@@ -23,6 +25,16 @@ function ownConnector(options: { hostname: string; port: string | number }, call
     socket.once('connect', () => callback(null, socket));
     socket.once('error', (error) => callback(error, null));
   });
+}
+
+/**
+ * ownConnector, whose first attempt goes to `closedPort` and is refused. undici wraps a connector
+ * in each Client, and a Pool retires a Client whose connect failed: only a Client used alone
+ * makes another attempt, which could be paired with the refused one's start.
+ */
+function refusedFirst(closedPort: number): typeof ownConnector {
+  let attempts = 0;
+  return (options, callback) => ownConnector(attempts++ === 0 ? { ...options, port: closedPort } : options, callback);
 }
 
 /** Resolves every name to 127.0.0.1 after LOOKUP_DELAY_MS, as a slow resolver would. */
@@ -73,27 +85,39 @@ for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as cons
       assert.deepEqual([phases.dns.count, phases.tcp.count, phases.tls.count], [0, 1, 0]);
     });
 
-    it('times the setup of sockets a connector of the app\'s own makes, concurrent ones included, without phases', async (t) => {
+    it('times the setup of sockets a connector of the app\'s own makes, concurrent ones and one after a refusal included, without phases', async (t) => {
       // Answers wait until all are in, so each request takes a socket of its own.
       const waiting: Array<() => void> = [];
+      let allArrivedAt = NaN;
       const server = await startServer({
         handler: (request, response) => {
           request.resume();
           waiting.push(() => response.end('ok'));
-          if (waiting.length === CONNECTIONS) for (const answer of waiting.splice(0)) answer();
+          if (waiting.length < CONNECTIONS) return;
+          allArrivedAt = performance.now();
+          for (const answer of waiting.splice(0)) answer();
         },
       });
-      const dispatcher = new lib.Agent({ connect: ownConnector as never, connections: CONNECTIONS });
-      t.after(() => dispatcher.close());
-      // A refused attempt through another Agent's connector first: it takes no other's start.
-      const refused = new lib.Agent({ connect: ownConnector as never });
-      t.after(() => refused.close());
-      await assert.rejects(lib.request(`http://127.0.0.1:${await closedPort()}/`, { dispatcher: refused } as never));
-      await Promise.all(Array.from({ length: CONNECTIONS }, async () => (await lib.request(`${server.origin}/`, { dispatcher } as never)).body.text()));
+      // CONNECTIONS sockets at once: all but one from an Agent's pool, and one from a Client used
+      // alone whose first attempt was refused STALE_MS before. A setup timed from the refused
+      // attempt's start would include those STALE_MS.
+      const dispatcher = new lib.Agent({ connect: ownConnector as never, connections: CONNECTIONS - 1 });
+      const single = new lib.Client(server.origin, { connect: refusedFirst(await closedPort()) } as never);
+      t.after(() => Promise.all([dispatcher.close(), single.close()]));
+      await assert.rejects(lib.request(`${server.origin}/`, { dispatcher: single } as never), /ECONNREFUSED/);
+      await sleep(STALE_MS);
+      const startedAt = performance.now();
+      await Promise.all([...Array.from({ length: CONNECTIONS - 1 }, () => dispatcher), single].map(async (through) =>
+        (await lib.request(`${server.origin}/`, { dispatcher: through } as never)).body.text()));
+      // Every socket had connected before its request reached the server.
+      const wallSeconds = (allArrivedAt - startedAt) / 1000;
       assert.equal(server.truth.connections, CONNECTIONS);
-      const { count, sumSeconds, phases } = figuresFor(agent, server).connectionSetup;
+      const { connectionErrors, connectionSetup: { count, sumSeconds, phases } } = figuresFor(agent, server);
+      assert.deepEqual(connectionErrors, { ECONNREFUSED: 1 });
       assert.equal(count, CONNECTIONS, 'a setup per socket');
-      assert.ok(sumSeconds > 0 && sumSeconds < 10, `setup ${sumSeconds} s: each attempt paired with its own outcome`);
+      // Each connect began after startedAt and ended before allArrivedAt: no setup is longer.
+      assert.ok(sumSeconds > 0 && sumSeconds <= CONNECTIONS * wallSeconds,
+        `setup ${sumSeconds} s in all, each within the ${wallSeconds} s from the requests' start to their arrival: each attempt paired with its own outcome`);
       assert.deepEqual([phases.dns.count, phases.tcp.count, phases.tls.count], [0, 0, 0]);
     });
   });

@@ -60,11 +60,22 @@ for (const client of clients()) {
       assert.equal(figuresFor(agent, server).requestsOnReusedConnections, 3);
     });
 
-    it('a body never read', async () => {
+    it('a body never read: in flight while it sits there, ended once read or thrown away', async () => {
       const server = await faultyServer();
-      const small = await fetchWithoutReading(client.name, `${server.origin}/ok`);
-      assert.equal(small, 200);
-      await eventually(() => assertMatchesServer(agent, server));
+      for (const end of ['read', 'thrown away'] as const) {
+        // 1 MiB: more than undici buffers, so the response cannot finish on its own.
+        const unread = await responseWithoutReading(client.name, `${server.origin}/big?${end.replace(' ', '-')}`);
+        assert.equal(unread.status, 200);
+        // Time for undici to take in all it will take of the body: the request must still be in flight.
+        await sleep(20);
+        const figures = figuresFor(agent, server);
+        assert.equal(figures.activeRequests, 1, `while its body sits unread (to be ${end}), the request is in flight`);
+        assert.equal(figures.openConnections.active, 1, 'and its socket busy');
+        assert.equal(figures.openConnections.idle, server.truth.open - 1, 'any other socket idle');
+        await (end === 'read' ? unread.read() : unread.throwAway());
+        await eventually(() => assertMatchesServer(agent, server));
+      }
+      assert.equal(figuresFor(agent, server).requests, 2);
     });
 
     it('an untrusted certificate', async () => {
@@ -92,12 +103,23 @@ for (const client of clients()) {
   });
 }
 
-/** Makes a request and lets go of the response without reading its body; returns the status. */
-async function fetchWithoutReading(clientName: string, url: string): Promise<number> {
-  if (clientName === 'built-in fetch') return (await fetch(url)).status;
+interface UnreadResponse {
+  readonly status: number;
+  /** Reads the body to its end. */
+  read(): Promise<void>;
+  /** Lets go of the body before its end, as an app that no longer wants it does. */
+  throwAway(): Promise<void>;
+}
+
+/** Makes a request through the client's API and leaves its body unread until told. */
+async function responseWithoutReading(clientName: string, url: string): Promise<UnreadResponse> {
   const lib = clientName.startsWith('undici 7') ? undici7 : undici8;
-  if (clientName.endsWith('fetch()')) return (await lib.fetch(url)).status;
-  return (await lib.request(url)).statusCode;
+  if (clientName === 'built-in fetch' || clientName.endsWith('fetch()')) {
+    const response = clientName === 'built-in fetch' ? await fetch(url) : await lib.fetch(url);
+    return { status: response.status, read: async () => void await response.arrayBuffer(), throwAway: () => response.body!.cancel() };
+  }
+  const { statusCode, body } = await lib.request(url);
+  return { status: statusCode, read: async () => void await body.arrayBuffer(), throwAway: async () => void body.destroy() };
 }
 
 for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as const) {

@@ -11,7 +11,7 @@ import type { PoolscopeAgent } from 'poolscope';
 import { instrumentInPlace } from '../dist/tap/dispatch-timing.js';
 import { figuresFor, testAgent } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
-import { closedPort, startServer } from './helpers/servers.ts';
+import { closedPort, sleep, startServer, type TestServer } from './helpers/servers.ts';
 
 type Handler = Record<string, unknown>;
 
@@ -56,6 +56,69 @@ const legacy: Handler = { onConnect() {}, onError() {}, onHeaders() {}, onData()
 const current: Handler = { onRequestStart() {}, onResponseError() {}, onResponseStart() {}, onResponseData() {}, onResponseEnd() {} };
 const without = (handler: Handler, name: string): Handler => Object.fromEntries(Object.entries(handler).filter(([key]) => key !== name));
 
+/** How long a request waits behind the `/hold`s in the tests that fill an Agent's queue. */
+const HOLD_MS = 50;
+/**
+ * Sockets of the Agents whose queue the tests fill: an Agent of one connection makes a Client,
+ * which creates each request as it is dispatched; two make a Pool, which queues the request.
+ */
+const CONNECTIONS = 2;
+
+interface HoldingServer extends TestServer {
+  /** Resolves once `count` `/hold` requests have arrived. */
+  holdsArrived(count: number): Promise<void>;
+  /** Answers the `/hold` requests; returns when, before the first answer was written. */
+  release(): number;
+}
+
+/** A server that answers `/hold` requests when the test releases them, and anything else at once. */
+async function holdingServer(): Promise<HoldingServer> {
+  const held: Array<() => void> = [];
+  const waiting: Array<() => void> = [];
+  const server = await startServer({
+    handler: (request, response) => {
+      request.resume();
+      if (!request.url?.startsWith('/hold')) return void response.end('ok');
+      held.push(() => response.end('ok'));
+      for (const wake of waiting.splice(0)) wake();
+    },
+  });
+  return Object.assign(server, {
+    async holdsArrived(count: number) {
+      while (held.length < count) await new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    release() {
+      const at = performance.now();
+      for (const answer of held.splice(0)) answer();
+      return at;
+    },
+  });
+}
+
+/**
+ * Proves the interceptor is in the dispatcher's path: once every socket of the dispatcher (an
+ * Agent of CONNECTIONS) to `server` carries a `/hold`, `send` dispatches a request, which waits in
+ * the Pool's queue until the test releases the `/hold`s HOLD_MS later. undici creates a request
+ * only when it leaves the Pool's queue: only the interceptor's dispatch stamp sees that wait.
+ */
+async function assertQueuedFromDispatch(dispatcher: Dispatcher, lib: typeof undici7 | typeof undici8, server: HoldingServer, send: () => Promise<unknown>): Promise<void> {
+  const held = Array.from({ length: CONNECTIONS }, async (_, i) =>
+    (await lib.request(`${server.origin}/hold/${i}`, { dispatcher } as never)).body.text());
+  await server.holdsArrived(CONNECTIONS);
+  const before = figuresFor(agent, server).timeInQueue;
+  const sending = send();
+  const dispatchedBy = performance.now();
+  await sleep(HOLD_MS);
+  const releasedAt = server.release();
+  await Promise.all([...held, sending]);
+  const { count, sumSeconds } = figuresFor(agent, server).timeInQueue;
+  assert.equal(count - before.count, 1, 'a time in queue for the request behind the /holds');
+  const waited = sumSeconds - before.sumSeconds;
+  const leastSeconds = (releasedAt - dispatchedBy) / 1000;
+  assert.ok(waited >= leastSeconds,
+    `time in queue ${waited} s, at least the ${leastSeconds} s from its dispatch to the /holds' release: the interceptor stamped its dispatch`);
+}
+
 /** Handlers undici's checks reject, each with the error it rejects them with; `lib` names the undici that checks it. */
 const REJECTED = [
   { lib: 'undici 7', what: 'a legacy handler without onUpgrade, for an upgrade', handler: legacy, upgrade: true, error: 'invalid onUpgrade method' },
@@ -72,8 +135,8 @@ describe('a dispatcher poolscope instruments in place (the global one) checks ha
       const { Agent } = lib === 'undici 7' ? undici7 : undici8;
       const port = await closedPort();
       const options = { origin: `http://127.0.0.1:${port}`, path: '/', method: 'GET', ...(upgrade ? { upgrade: 'websocket' } : {}) };
-      const plain = new Agent() as unknown as Dispatcher;
-      const instrumented = new Agent() as unknown as Dispatcher;
+      const plain = new Agent({ connections: CONNECTIONS }) as unknown as Dispatcher;
+      const instrumented = new Agent({ connections: CONNECTIONS }) as unknown as Dispatcher;
       assert.equal(instrumentInPlace(instrumented), true);
       try {
         assert.equal(await outcome(plain, options, handler), error, 'undici itself rejects it');
@@ -81,6 +144,11 @@ describe('a dispatcher poolscope instruments in place (the global one) checks ha
         // The same handler made whole is accepted: the check is on the method, not on the wrapper.
         const whole = { ...((handler as Handler).onRequestStart === undefined ? legacy : current), onUpgrade() {}, onRequestUpgrade() {} };
         assert.equal(await outcome(instrumented, options, whole, 300), 'accepted');
+        // And the interceptor was in the path of those dispatches.
+        const server = await holdingServer();
+        const library = lib === 'undici 7' ? undici7 : undici8;
+        await assertQueuedFromDispatch(instrumented, library, server,
+          async () => (await library.request(`${server.origin}/queued`, { dispatcher: instrumented } as never)).body.text());
       } finally {
         await Promise.all([plain.close(), instrumented.close()]);
       }
@@ -91,24 +159,21 @@ describe('a dispatcher poolscope instruments in place (the global one) checks ha
     ['undici 7, a legacy handler', undici7, 'legacy'],
     ['undici 8, a handler', undici8, 'current'],
   ] as const) {
-    it(`${name} it accepts is answered and counted`, async (t) => {
-      const server = await startServer();
-      const dispatcher = new lib.Agent() as unknown as Dispatcher;
+    it(`${name} it accepts is answered and counted, its wait in the queue included`, async (t) => {
+      const server = await holdingServer();
+      const dispatcher = new lib.Agent({ connections: CONNECTIONS }) as unknown as Dispatcher;
       t.after(() => dispatcher.close());
       assert.equal(instrumentInPlace(dispatcher), true);
-      const body = await new Promise<string>((resolve, reject) => {
-        let text = '';
+      let body = '';
+      await assertQueuedFromDispatch(dispatcher, lib, server, () => new Promise<void>((resolve, reject) => {
         const options = { origin: server.origin, path: '/whole', method: 'GET' };
         dispatcher.dispatch(options, handlerOf === 'legacy'
-          ? { ...legacy, onData: (chunk: Buffer) => { text += chunk; return true; }, onComplete: () => resolve(text), onError: reject }
-          : { ...current, onResponseData: (_c: unknown, chunk: Buffer) => { text += chunk; }, onResponseEnd: () => resolve(text), onResponseError: (_c: unknown, e: Error) => reject(e) });
-      });
+          ? { ...legacy, onData: (chunk: Buffer) => { body += chunk; return true; }, onComplete: () => resolve(), onError: reject }
+          : { ...current, onResponseData: (_c: unknown, chunk: Buffer) => { body += chunk; }, onResponseEnd: () => resolve(), onResponseError: (_c: unknown, e: Error) => reject(e) });
+      }));
       assert.equal(body, 'ok');
-      assert.equal(server.truth.requests, 1);
-      const figures = figuresFor(agent, server);
-      assert.equal(figures.requests, 1);
-      assert.equal(figures.timeInQueue.count, 1, 'its time in queue was measured');
-      assert.equal(figures.activeRequests, 0, 'and it ended');
+      assert.equal(server.truth.requests, CONNECTIONS + 1);
+      assert.equal(figuresFor(agent, server).activeRequests, 0, 'all ended');
     });
   }
 });
@@ -139,24 +204,24 @@ describe('a handler with both APIs', () => {
     });
   }
 
-  for (const [name, agentClass] of [
-    ['undici 7', () => undici7.Agent as unknown as new () => Dispatcher],
-    ['undici 8', () => undici8.Agent as unknown as new () => Dispatcher],
-  ] as const) {
+  for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as const) {
     it(`is called as ${name} calls it, instrumented or not, and counted`, async (t) => {
-      const server = await startServer();
-      const Agent = agentClass();
-      const plain = new Agent();
-      const instrumented = new Agent();
+      const server = await holdingServer();
+      const Agent = lib.Agent as unknown as new (options: object) => Dispatcher;
+      const plain = new Agent({ connections: CONNECTIONS });
+      const instrumented = new Agent({ connections: CONNECTIONS });
       t.after(() => Promise.all([plain.close(), instrumented.close()]));
       assert.equal(instrumentInPlace(instrumented), true);
       const expected = 'onRequestStart,onResponseStart body ok';
       assert.equal(await callsOf(plain, server.origin), expected, 'undici itself calls it by the new API');
-      assert.equal(await callsOf(instrumented, server.origin), expected, 'and so it does through the interceptor');
-      assert.equal(server.truth.requests, 2);
+      // Through the interceptor, which times its wait behind `/hold` from its dispatch.
+      let calls = '';
+      await assertQueuedFromDispatch(instrumented, lib, server, async () => { calls = await callsOf(instrumented, server.origin); });
+      assert.equal(calls, expected, 'and so it does through the interceptor');
+      assert.equal(server.truth.requests, CONNECTIONS + 2);
       const figures = figuresFor(agent, server);
       assert.equal(figures.requests, server.truth.requests);
-      assert.equal(figures.activeRequests, 0, 'both ended');
+      assert.equal(figures.activeRequests, 0, 'all ended');
     });
   }
 });

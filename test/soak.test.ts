@@ -44,6 +44,8 @@ it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { ti
   after(() => Promise.all(all.map((client) => client.close())));
   let refusedAttempts = 0;
   let requestsMade = 0;
+  /** Plain requests (`/ok`, `/redirect`) that failed: none may, whatever the faults beside them. */
+  const plainFailures: string[] = [];
   let stopAt = performance.now() + SECONDS * 1000;
 
   const loop = async (client: (typeof all)[number], offset: number) => {
@@ -56,8 +58,9 @@ it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { ti
           refusedAttempts++;
           await client.request(`http://127.0.0.1:${refusedPort}/`);
         } else await client.request(`${server.origin}${kind}?i=${i}`);
-      } catch {
-        // Faults are the point.
+      } catch (error) {
+        // Faults are the point; a plain request that fails is not.
+        if (kind === '/ok' || kind === '/redirect') plainFailures.push(`${client.name} ${kind}: ${String(error)} ${String((error as Error).cause ?? '')}`);
       }
     }
   };
@@ -91,6 +94,7 @@ it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { ti
   assert.ok(grown < HEAP_SLACK_BYTES + HEAP_BYTES_PER_REQUEST * soakRequests, `heap grew ${mb(grown)} over ${soakRequests} requests`);
   assert.ok(rssGrown < rssSlack, `rss grew ${mb(rssGrown)}`);
 
+  assert.deepEqual(plainFailures.slice(0, 5), [], `${plainFailures.length} plain requests failed`);
   assert.ok(server.truth.requests > 1000, `${server.truth.requests} requests reached the server`);
   await eventually(() => assertMatchesServer(agent, server));
   const refused = agent.snapshot().find((entry) => entry.origin === `http://127.0.0.1:${refusedPort}`);

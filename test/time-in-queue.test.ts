@@ -5,16 +5,22 @@ import { after, before, describe, it } from 'node:test';
 import { instrument, interceptor, type PoolscopeAgent } from 'poolscope';
 import { figuresFor, testAgent } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
+import { recordRequestTimes, type RequestTimes } from './helpers/request-times.ts';
 import { sleep, startServer, type TestServer } from './helpers/servers.ts';
 
 const ANSWER_MS = 200;
 const CONCURRENT = 10;
 const CONNECTIONS = 2;
+/** How old a stamp left behind is when the next request starts. */
+const STALE_MS = 300;
 
 let agent: PoolscopeAgent;
+let times: RequestTimes;
 before(async () => {
   agent = await testAgent();
+  times = recordRequestTimes();
 });
+after(() => times.stop());
 
 /** Answers every request ANSWER_MS after it arrived. */
 function slowServer(): Promise<TestServer> {
@@ -95,33 +101,53 @@ describe('time in queue through fetch and a global dispatcher the app installs a
 });
 
 describe('time in queue is never taken from another request', () => {
-  it('a cache hit starts a request that sends nothing: the next request keeps its own start', async (t) => {
-    const server = await startServer({
-      handler: (request, response) => {
-        request.resume();
-        response.setHeader('cache-control', 'max-age=60');
-        response.end('cached');
-      },
+  /** Both kinds of cache store: one that answers at once, and one whose `get` returns a Promise. */
+  const stores = {
+    'answers at once': () => new undici7.cacheStores.MemoryCacheStore(),
+    'answers with a Promise': () => {
+      const memory = new undici7.cacheStores.MemoryCacheStore();
+      return {
+        get: (key: never) => Promise.resolve(memory.get(key)),
+        createWriteStream: (key: never, value: never) => memory.createWriteStream(key, value),
+        delete: (key: never) => memory.delete(key),
+      };
+    },
+  };
+
+  for (const [kind, store] of Object.entries(stores)) {
+    it(`a cache hit from a store that ${kind} starts a request that sends nothing: the next request keeps its own start`, async (t) => {
+      const server = await startServer({
+        handler: (request, response) => {
+          request.resume();
+          response.setHeader('cache-control', 'max-age=60');
+          response.end('cached');
+        },
+      });
+      const cached = instrument(new undici7.Agent().compose(undici7.interceptors.cache({ store: store() as never })));
+      const plain = new undici7.Agent();
+      t.after(() => Promise.all([cached.close(), plain.close()]));
+      for (let i = 0; i < 3; i++) await (await undici7.request(`${server.origin}/same`, { dispatcher: cached } as never)).body.text();
+      assert.equal(server.truth.requests, 1, 'two of the three came from the cache');
+      // The last hit's dispatch is STALE_MS old when the plain request starts: a plain request
+      // that took it as its own would read at least that long in the queue.
+      await sleep(STALE_MS);
+      const before = figuresFor(agent, server).timeInQueue;
+      const path = `/other?${kind.replaceAll(' ', '-')}`;
+      const startedAt = performance.now();
+      await (await undici7.request(`${server.origin}${path}`, { dispatcher: plain } as never)).body.text();
+      const bound = (times.sentAt(path) - startedAt) / 1000;
+      const after = figuresFor(agent, server).timeInQueue;
+      assert.equal(after.count, before.count + 1);
+      assert.ok(after.sumSeconds - before.sumSeconds <= bound,
+        `the plain request waited ${after.sumSeconds - before.sumSeconds} s, within the ${bound} s from its call to its headers written, not since the cache hit`);
     });
-    const cached = instrument(new undici7.Agent().compose(undici7.interceptors.cache()));
-    const plain = new undici7.Agent();
-    t.after(() => Promise.all([cached.close(), plain.close()]));
-    for (let i = 0; i < 3; i++) await (await undici7.request(`${server.origin}/same`, { dispatcher: cached } as never)).body.text();
-    assert.equal(server.truth.requests, 1, 'two of the three came from the cache');
-    const STALE_MS = 300;
-    await sleep(STALE_MS);
-    const before = figuresFor(agent, server).timeInQueue;
-    await (await undici7.request(`${server.origin}/other`, { dispatcher: plain } as never)).body.text();
-    const after = figuresFor(agent, server).timeInQueue;
-    assert.equal(after.count, before.count + 1);
-    assert.ok(after.sumSeconds - before.sumSeconds < STALE_MS / 1000,
-      `the plain request waited ${after.sumSeconds - before.sumSeconds} s, not since the cache hit`);
-  });
+  }
 
   it('a request that gives up at its start leaves no stamp for the next request sent', async (t) => {
     // A waits 300 ms behind a slow request in an instrumented Agent of one connection, then
-    // aborts as it starts; its error handler sends at once through an Agent poolscope does not
-    // instrument (pipelining, so the write is immediate): that request waited for nothing.
+    // aborts as it starts; its error handler sends at once, in the same synchronous run, through
+    // an Agent poolscope does not instrument (pipelining, so the write is immediate): that
+    // request waited for nothing.
     const server = await startServer({
       handler: (request, response) => {
         request.resume();
@@ -140,23 +166,32 @@ describe('time in queue is never taken from another request', () => {
     await (await undici7.request(`${other.origin}/warm`, { dispatcher: plain } as never)).body.text();
     const before = figuresFor(agent, other).timeInQueue;
     const slow = undici7.request(`${server.origin}/slow`, { dispatcher: instrumented } as never).then((r) => r.body.text());
+    const busyAt = performance.now();
     const busy = undici7.request(`${other.origin}/slower`, { dispatcher: plain, blocking: false } as never).then((r) => r.body.text());
     let tooLate = false;
     setTimeout(() => { tooLate = true; }, 50);
+    let insteadAt = NaN;
     const gaveUp = new Promise<string>((resolve, reject) => {
       instrumented.dispatch({ origin: server.origin, path: '/given-up', method: 'GET' }, {
         onConnect(abort: (error: Error) => void) { if (tooLate) abort(new Error('gave up')); },
         onHeaders: () => true,
         onData: () => true,
-        onComplete: () => resolve('answered'),
-        onError: reject,
+        onComplete: () => reject(new Error('/given-up was answered')),
+        onError: () => {
+          insteadAt = performance.now();
+          undici7.request(`${other.origin}/instead`, { dispatcher: plain, blocking: false } as never)
+            .then((response) => response.body.text()).then(resolve, reject);
+        },
       } as never);
-    }).catch(async () => (await undici7.request(`${other.origin}/instead`, { dispatcher: plain, blocking: false } as never)).body.text());
+    });
     assert.deepEqual(await Promise.all([slow, busy, gaveUp]), ['ok', 'ok', 'ok']);
     const after = figuresFor(agent, other).timeInQueue;
     assert.equal(after.count - before.count, 2);
-    assert.ok(after.sumSeconds - before.sumSeconds < 0.1,
-      `the other origin's requests waited ${after.sumSeconds - before.sumSeconds} s, not the 300 ms the request that gave up waited`);
+    // Each of the two waited no longer than from its call to its headers written.
+    const bound = (times.sentAt('/slower') - busyAt + times.sentAt('/instead') - insteadAt) / 1000;
+    assert.ok(after.sumSeconds - before.sumSeconds <= bound,
+      `the other origin's requests waited ${after.sumSeconds - before.sumSeconds} s, within the ${bound} s from their calls to their headers, ` +
+      'not the 300 ms the request that gave up waited');
   });
 
   it('a redirect\'s second hop does not count the first hop as queueing', async (t) => {
@@ -173,10 +208,14 @@ describe('time in queue is never taken from another request', () => {
     });
     const dispatcher = instrument(new undici8.Agent().compose(undici8.interceptors.redirect({ maxRedirections: 1 })));
     t.after(() => dispatcher.close());
+    const startedAt = performance.now();
     const response = await undici8.request(`${server.origin}/from`, { dispatcher } as never);
     assert.equal(await response.body.text(), 'arrived');
     const { count, sumSeconds } = figuresFor(agent, server).timeInQueue;
     assert.equal(count, 2, 'one sample per hop');
-    assert.ok(sumSeconds < FIRST_HOP_MS / 1000, `hops waited ${sumSeconds} s in all, not the first hop's ${FIRST_HOP_MS} ms`);
+    // The first hop waited at most from the call to its headers written; the second, from the
+    // first hop's answer to its own headers written.
+    const bound = (times.sentAt('/from') - startedAt + times.sentAt('/to') - times.answeredAt('/from')) / 1000;
+    assert.ok(sumSeconds <= bound, `hops waited ${sumSeconds} s in all, within ${bound} s, not the first hop's ${FIRST_HOP_MS} ms again`);
   });
 });
