@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
-  READINGS_PER_TURN, cumulativeOnly, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, receivePacked, unpackReadings,
+  READINGS_PER_TURN, atRest, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, receivePacked, unpackReadings,
 } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { streamStarted } from '../dist/state/origin-stats.js';
@@ -41,16 +41,18 @@ it('adds counters and histograms, takes the largest streams peak and the ratio o
   assert.ok(Math.abs(queue.sum - 0.012) < 1e-12);
 });
 
-it('folds origins past maxOrigins into _other, and an ended peer keeps only its counters and histograms', () => {
+it('folds origins past maxOrigins into _other, and an ended peer keeps its counters and histograms, its gauges at 0', () => {
   const a = readingsOf(registryWith(['http://a.example', 'http://b.example'], 1, 0), 1000, undefined);
   const b = readingsOf(registryWith(['http://c.example'], 3, 0), 1000, undefined);
   const merged = mergeReadings([a, b], 2);
   const hosts = new Set(merged.values.map((r) => r.attributes['server.address']));
   assert.deepEqual([...hosts].sort(), ['_other', 'a.example', 'b.example']);
   assert.deepEqual(value(merged, 'requests', '_other', { 'poolscope.connection.reused': false }), [1]);
-  const ended = cumulativeOnly(b);
-  assert.ok(ended.values.every((r) => r.metric !== 'openConnections' && r.metric !== 'activeRequests'));
-  assert.ok(ended.values.some((r) => r.metric === 'requests'));
+  const ended = atRest(b);
+  const gauges = ended.values.filter((r) => r.metric === 'openConnections' || r.metric === 'activeRequests');
+  assert.ok(gauges.length > 0 && gauges.every((r) => r.value === 0), 'gauges kept, at 0');
+  assert.ok(ended.values.every((r) => r.metric !== 'reuseRatio'), 'no ratio over no request');
+  assert.deepEqual(ended.values.filter((r) => r.metric === 'requests'), b.values.filter((r) => r.metric === 'requests'));
   assert.equal(ended.histograms.length, b.histograms.length);
   assert.deepEqual(JSON.parse(JSON.stringify(a)), a, 'readings survive JSON, as cluster IPC sends them');
 });

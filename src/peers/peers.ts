@@ -3,7 +3,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { MAX_CONSUMERS, type Consumer } from '../state/peaks.js';
 import {
-  cumulativeOnly, mergeReadings, mergeReadingsInTurns, packReadings, receivePacked, unpackReadings, type PackedReadings,
+  atRest, mergeReadings, mergeReadingsInTurns, packReadings, receivePacked, unpackReadings, type PackedReadings,
   type PeerReadings, type Readings,
 } from './readings.js';
 
@@ -187,9 +187,9 @@ export class PeerAggregator {
       if (!peer.ended) continue;
       this.#peers.delete(key);
       const { readings } = peer;
-      if (readings !== undefined) ended.push(cumulativeOnly(unpackReadings(readings)));
+      if (readings !== undefined) ended.push(atRest(unpackReadings(readings)));
     }
-    // Both sides are cumulative only already, and merging keeps them so.
+    // Both sides are at rest already, and merging keeps them so.
     if (ended.length > 0) this.#retired = mergeReadings([this.#retired, ...ended], this.#maxOrigins);
   }
 }

@@ -397,12 +397,18 @@ class ReadingsSum {
   }
 }
 
-/** Counters and histograms only: what a thread that ended still contributes (its gauges ended with it). */
-export function cumulativeOnly(readings: Readings): Readings {
-  return {
-    values: readings.values.filter((reading) => METRICS[reading.metric].instrument === 'Counter'),
-    histograms: readings.histograms,
-  };
+/**
+ * What a thread or process that ended still contributes: its counters and histograms, and 0 for
+ * its gauges (it holds no request and no socket now), so an origin only it called keeps its
+ * series rather than losing them. Its reuse ratio, over no request, goes.
+ */
+export function atRest(readings: Readings): Readings {
+  const values: ValueReading[] = [];
+  for (const reading of readings.values) {
+    if (MERGED_AS_RATIO.has(reading.metric)) continue;
+    values.push(METRICS[reading.metric].instrument === 'Counter' ? reading : { ...reading, value: 0, weight: 0 });
+  }
+  return { values, histograms: readings.histograms };
 }
 
 /**
