@@ -5,10 +5,12 @@ import { settleAsyncContextChoice } from './async-context.js';
 import { resolveOptions } from './config.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
 import { readingsInTurns, readingsOf } from './peers/readings.js';
+import { OriginRegistries } from './state/origin-registries.js';
 import { OriginRegistry } from './state/origin-registry.js';
 import type { OriginStats } from './state/origin-stats.js';
 import type { Consumer } from './state/peaks.js';
 import { GlobalDispatcherWatch } from './tap/global-dispatcher.js';
+import { NodeHttpTap } from './tap/node-http-tap.js';
 import { UndiciTap } from './tap/undici-tap.js';
 import { silence } from './warn.js';
 import type { BucketHistogram } from './state/histogram.js';
@@ -65,11 +67,16 @@ async function launch(role: Role, fromPreload: boolean, options: PoolscopeOption
   // The thread that exports reads the same environment and says what is wrong with it, once.
   if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);
-  const registry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici');
+  // One registry per kind of pool, read as one.
+  const undiciRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici');
+  const nodeHttpRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'http.Agent');
+  const registry = new OriginRegistries([undiciRegistry, nodeHttpRegistry]);
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();
-  const tap = new UndiciTap(registry, globalDispatcher);
+  const tap = new UndiciTap(undiciRegistry, globalDispatcher);
   tap.enable();
+  const nodeHttpTap = new NodeHttpTap(nodeHttpRegistry);
+  nodeHttpTap.enable();
 
   const local = (consumer: Consumer | undefined) => readingsInTurns(registry, consumer);
   // Threads and processes that report here: the main thread of every process adds up its
@@ -101,6 +108,7 @@ async function launch(role: Role, fromPreload: boolean, options: PoolscopeOption
   } catch (error) {
     // A start that fails leaves nothing behind: no subscriber, no server, no patched dispatcher.
     tap.disable();
+    nodeHttpTap.disable();
     globalDispatcher?.disable();
     peers?.close();
     throw error;
@@ -115,6 +123,7 @@ async function launch(role: Role, fromPreload: boolean, options: PoolscopeOption
     shutdown() {
       stopping ??= (async () => {
         tap.disable();
+        nodeHttpTap.disable();
         globalDispatcher?.disable();
         forget();
         try {
@@ -151,6 +160,7 @@ function snapshotOf(origin: OriginStats): OriginSnapshot {
   }
   return {
     origin: origin.identity.key,
+    poolType: origin.poolType,
     requests,
     requestsOnNewConnections: origin.requestsNew,
     requestsOnReusedConnections: origin.requestsReused,

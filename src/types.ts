@@ -44,8 +44,10 @@ export interface DurationSummary {
 
 /** One origin's figures, as `agent.snapshot()` returns them. */
 export interface OriginSnapshot {
-  /** `scheme://host:port`, or `_other` for the origins past `maxOrigins`. */
+  /** `scheme://host:port`, or `_other` for the origins past `maxOrigins` (of its pool type). */
   readonly origin: string;
+  /** `poolscope.pool.type`: `undici` (fetch, the undici package) or `http.Agent` (node:http and node:https clients). */
+  readonly poolType: 'undici' | 'http.Agent';
   /** Requests whose headers were written to a socket. */
   readonly requests: number;
   /** Of those, the ones that were a socket's first request. */

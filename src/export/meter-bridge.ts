@@ -1,7 +1,7 @@
 import type { BatchObservableCallback, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
 import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
-import type { OriginRegistry } from '../state/origin-registry.js';
+import type { OriginSource } from '../state/origin-registries.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { OriginStats } from '../state/origin-stats.js';
 import { ConsumerTable } from '../state/peaks.js';
@@ -20,7 +20,7 @@ export class MeterBridge {
   readonly #histograms = new Map<MetricKey, Histogram>();
   readonly #callback: BatchObservableCallback;
 
-  constructor(meterProvider: MeterProvider, registry: OriginRegistry) {
+  constructor(meterProvider: MeterProvider, registry: OriginSource) {
     this.#meter = meterProvider.getMeter(SCOPE.name, SCOPE.version);
     for (const key of Object.keys(METRICS) as MetricKey[]) {
       const spec = METRICS[key];

@@ -2,7 +2,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import type { MeterProvider as SdkMeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { ENVIRONMENT, type ResolvedOptions } from '../config.js';
 import type { Readings } from '../peers/readings.js';
-import type { OriginRegistry } from '../state/origin-registry.js';
+import type { OriginSource } from '../state/origin-registries.js';
 import { ConsumerTable, type Consumer } from '../state/peaks.js';
 import { warnOnce } from '../warn.js';
 import { registeredMeterProvider, whenMeterProviderRegistered } from './app-sdk.js';
@@ -16,9 +16,9 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
-/** What a pipeline reads: the registry the app's MeterProvider observes, and every figure for poolscope's own readers. */
+/** What a pipeline reads: the registries the app's MeterProvider observes, and every figure for poolscope's own readers. */
 export interface Figures {
-  readonly registry: OriginRegistry;
+  readonly registry: OriginSource;
   readonly gather: (consumer: Consumer | undefined) => Promise<Readings>;
 }
 

@@ -1,4 +1,4 @@
-import type { OriginRegistry } from '../state/origin-registry.js';
+import type { OriginSource } from '../state/origin-registries.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { Consumer } from '../state/peaks.js';
 import type { BucketHistogram } from '../state/histogram.js';
@@ -60,7 +60,7 @@ export function readHistograms(origin: OriginStats, read: HistogramReading): voi
  */
 export const ORIGINS_PER_TURN = 64;
 
-/** Calls `read` for every origin of `registry`, the `_other` one last, in turns (see `Turns`). */
-export function forEachOriginInTurns(registry: OriginRegistry, read: (origin: OriginStats) => void): Promise<void> {
-  return new Turns(ORIGINS_PER_TURN).forEach(registry.all(), read);
+/** Calls `read` for every origin of `origins` (each registry's `_other` one last), in turns (see `Turns`). */
+export function forEachOriginInTurns(origins: OriginSource, read: (origin: OriginStats) => void): Promise<void> {
+  return new Turns(ORIGINS_PER_TURN).forEach(origins.all(), read);
 }

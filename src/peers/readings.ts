@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import {
-  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, OTHER_ORIGIN, type MetricKey,
+  ATTR_POOL_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, OTHER_ORIGIN, type MetricKey,
 } from '../metrics/catalog.js';
 import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
 import { Turns } from '../turns.js';
-import type { OriginRegistry } from '../state/origin-registry.js';
+import type { OriginSource } from '../state/origin-registries.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { Consumer } from '../state/peaks.js';
 
@@ -216,17 +216,17 @@ class Indexed<T> {
  * One thread's readings for `consumer` (see `readValues()`), in one task: what a worker thread
  * answers its main thread with, and its last readings, sent from its `exit` event.
  */
-export function readingsOf(registry: OriginRegistry, nowMs: number, consumer: Consumer | undefined): Readings {
+export function readingsOf(origins: OriginSource, nowMs: number, consumer: Consumer | undefined): Readings {
   const readings: Readings = { values: [], histograms: [] };
-  for (const origin of registry.all()) readOrigin(readings, origin, nowMs, consumer);
+  for (const origin of origins.all()) readOrigin(readings, origin, nowMs, consumer);
   return readings;
 }
 
 /** The same, the event loop running between every few origins (see `forEachOriginInTurns()`). */
-export async function readingsInTurns(registry: OriginRegistry, consumer: Consumer | undefined): Promise<Readings> {
+export async function readingsInTurns(origins: OriginSource, consumer: Consumer | undefined): Promise<Readings> {
   const readings: Readings = { values: [], histograms: [] };
   const nowMs = performance.now();
-  await forEachOriginInTurns(registry, (origin) => readOrigin(readings, origin, nowMs, consumer));
+  await forEachOriginInTurns(origins, (origin) => readOrigin(readings, origin, nowMs, consumer));
   return readings;
 }
 
@@ -270,8 +270,8 @@ export const READINGS_PER_TURN = 1_024;
 /**
  * Adds up the readings of several threads or processes: counters, up-down counters, histograms
  * and most gauges add; `streams.peak` takes the largest, `reuse_ratio` the ratio over all their
- * requests. The first `maxOrigins` origins met keep their own series, the rest fold into
- * `_other`, as within one thread. (`active_requests.peak` adds each one's peak: an upper bound.)
+ * requests. The first `maxOrigins` origins of each pool type met keep their own series, the rest
+ * fold into `_other`, as within one thread. (`active_requests.peak` adds each one's peak: an upper bound.)
  */
 export function mergeReadings(all: readonly Readings[], maxOrigins: number): Readings {
   const sum = new ReadingsSum(maxOrigins);
@@ -306,8 +306,8 @@ interface SeriesSet {
 
 class ReadingsSum {
   readonly #maxOrigins: number;
-  /** The origins that keep their own series, as `scheme://host:port`. */
-  readonly #origins = new Set<string>();
+  /** The origins that keep their own series, as `scheme://host:port`, per pool type. */
+  readonly #origins = new Map<string, Set<string>>();
   /** Attribute sets by what tells them apart (see `setKey()`), folded ones under `_other`'s. */
   readonly #sets = new Map<string, SeriesSet>();
   /**
@@ -381,14 +381,20 @@ class ReadingsSum {
     return set;
   }
 
-  /** `attributes`, or the same with the origin folded into `_other` once `maxOrigins` others were met. */
+  /**
+   * `attributes`, or the same with the origin folded into `_other` once `maxOrigins` others of its
+   * pool type were met: as within one thread, where each pool type has a registry of its own.
+   */
   #fold(attributes: Attributes): Attributes {
     const address = attributes[ATTR_SERVER_ADDRESS];
     if (address === OTHER_ORIGIN) return attributes;
+    const poolType = String(attributes[ATTR_POOL_TYPE]);
+    let origins = this.#origins.get(poolType);
+    if (origins === undefined) this.#origins.set(poolType, origins = new Set());
     const origin = `${String(attributes[ATTR_URL_SCHEME])}://${String(address)}:${String(attributes[ATTR_SERVER_PORT])}`;
-    if (this.#origins.has(origin)) return attributes;
-    if (this.#origins.size < this.#maxOrigins) {
-      this.#origins.add(origin);
+    if (origins.has(origin)) return attributes;
+    if (origins.size < this.#maxOrigins) {
+      origins.add(origin);
       return attributes;
     }
     const folded: Record<string, string | number | boolean> = { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN };

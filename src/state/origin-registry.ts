@@ -31,8 +31,9 @@ export function parseOrigin(raw: string): OriginIdentity | undefined {
 
 /**
  * The per-origin records of one kind of pool, found with one map lookup by the string undici
- * gives. At most `maxOrigins` origins get a record of their own; the rest share one `_other`
- * record, so memory and series stay bounded whatever the app calls.
+ * gives, or by the scheme and authority node:http gives. At most `maxOrigins` origins get a
+ * record of their own; the rest share one `_other` record, so memory and series stay bounded
+ * whatever the app calls.
  */
 export class OriginRegistry {
   readonly maxOrigins: number;
@@ -43,6 +44,9 @@ export class OriginRegistry {
   /** Raw origin strings as undici hands them, each parsed once. */
   readonly #byRaw = new Map<string, OriginStats>();
   readonly #maxRaw: number;
+  /** Authorities as node:http hands them, per scheme, each parsed once (see `lookupAuthority()`). */
+  readonly #httpAuthorities = new Map<string, OriginStats>();
+  readonly #httpsAuthorities = new Map<string, OriginStats>();
   #other: OriginStats | undefined;
   #lastRaw: string | undefined = undefined;
   #lastStats: OriginStats | undefined = undefined;
@@ -73,6 +77,23 @@ export class OriginRegistry {
     // Spellings of origins the app makes up on the fly must not grow this map without bound.
     if (this.#byRaw.size >= this.#maxRaw) this.#byRaw.clear();
     this.#byRaw.set(raw, stats);
+    return stats;
+  }
+
+  /**
+   * The record for a scheme (`'http:'` or `'https:'`, as node:http names it) and an authority
+   * (`host`, `host:port`, `[v6]:port`), or undefined when they name no http(s) origin. One map
+   * lookup per request, as node:http gives the two apart and joining them costs a string per call.
+   */
+  lookupAuthority(protocol: string, authority: string): OriginStats | undefined {
+    const byAuthority = protocol === 'http:' ? this.#httpAuthorities : protocol === 'https:' ? this.#httpsAuthorities : undefined;
+    if (byAuthority === undefined) return undefined;
+    const known = byAuthority.get(authority);
+    if (known !== undefined) return known;
+    const stats = this.lookup(`${protocol}//${authority}`);
+    if (stats === undefined) return undefined;
+    if (byAuthority.size >= this.#maxRaw) byAuthority.clear();
+    byAuthority.set(authority, stats);
     return stats;
   }
 

@@ -40,6 +40,8 @@ export interface OriginIdentity {
  */
 export class OriginStats {
   readonly identity: OriginIdentity;
+  /** `poolscope.pool.type`: which kind of pool carried the origin's requests. */
+  readonly poolType: PoolType;
   readonly attributes: Attributes;
   readonly reusedAttributes: readonly [newConnection: Attributes, reused: Attributes];
   readonly phaseAttributes: readonly Attributes[];
@@ -103,6 +105,7 @@ export class OriginStats {
 
   constructor(identity: OriginIdentity, poolType: PoolType, churnWindowMs: number) {
     this.identity = identity;
+    this.poolType = poolType;
     this.#churnWindowMs = churnWindowMs;
     this.attributes = Object.freeze(identity.host === OTHER_ORIGIN
       ? { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN, [ATTR_POOL_TYPE]: poolType }

@@ -1,12 +1,11 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { OriginRegistry } from '../state/origin-registry.js';
 import type { Connection, OriginStats } from '../state/origin-stats.js';
-import { warnOnce } from '../warn.js';
 import { clearHandoff, handoff } from './dispatch-timing.js';
 import type { GlobalDispatcherWatch } from './global-dispatcher.js';
 import { requestSlot, socketSlot } from './object-slot.js';
+import { errorType, isObject, reportSkipped, resolves } from './payloads.js';
 import { poolOf } from './pool-identity.js';
 
 /**
@@ -108,19 +107,8 @@ type TappedChannel = typeof TAPPED_CHANNELS[number];
 
 /** Connection attempts remembered per connector before the oldest are dropped. */
 const MAX_PENDING_ATTEMPTS = 64;
-/**
- * What an error code or class name looks like (`ECONNREFUSED`, `UND_ERR_CONNECT_TIMEOUT`,
- * `DEPTH_ZERO_SELF_SIGNED_CERT`; `ConnectTimeoutError`): anything else, which a custom connector
- * could fill with anything, never becomes a label.
- */
-const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
-const ERROR_NAME = /^[A-Z][A-Za-z0-9]{1,63}$/;
 /** Stands in for a connector that is not an object, so attempts still pair up. */
 const ANONYMOUS_CONNECTOR = {};
-
-function isObject(value: unknown): value is object {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null;
-}
 
 /**
  * Subscribes to undici's diagnostics channels and turns their events into per-origin state.
@@ -445,36 +433,7 @@ export class UndiciTap {
   }
 }
 
-/** Whether `net` looks `hostname` up: anything but an IP address (in brackets or not) is looked up. */
-function resolves(hostname: unknown): boolean {
-  if (typeof hostname !== 'string') return true;
-  const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
-  return isIP(bare) === 0;
-}
-
 /** `network.protocol.version` of a socket that connected before poolscope was listening. */
 function versionOf(socket: object): string {
   return (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2' ? '2' : '1.1';
-}
-
-/** `error.type` for a failed connect: the error's code (`ECONNREFUSED`, a TLS code), else its name. */
-function errorType(error: ConnectMessage['error']): string {
-  if (!isObject(error)) return 'unknown';
-  const { code, name } = error;
-  if (typeof code === 'string' && ERROR_CODE.test(code)) return code;
-  if (typeof name === 'string' && ERROR_NAME.test(name)) return name;
-  return 'unknown';
-}
-
-function reportSkipped(channel: string, error: unknown): void {
-  // What a hostile payload throws may refuse to become a string too (an object without a prototype).
-  let reason: string;
-  try {
-    reason = String(error);
-  } catch {
-    reason = 'a value that cannot be shown';
-  }
-  warnOnce('POOLSCOPE_EVENT_SKIPPED',
-    `poolscope skipped an event on ${channel} it could not read (${reason}); ` +
-    'such events are skipped from now on without another warning, and the app is unaffected.');
 }

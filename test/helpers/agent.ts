@@ -11,10 +11,10 @@ export function testAgent(): Promise<PoolscopeAgent> {
   return start({ exporters: [] });
 }
 
-/** The agent's figures for one server's origin. */
-export function figuresFor(agent: PoolscopeAgent, server: TestServer): OriginSnapshot {
-  const figures = agent.snapshot().find((entry) => entry.origin === server.origin);
-  assert.ok(figures, `poolscope has no record for ${server.origin}`);
+/** The agent's figures for one server's origin (of one pool type, when given). */
+export function figuresFor(agent: PoolscopeAgent, server: TestServer, poolType?: OriginSnapshot['poolType']): OriginSnapshot {
+  const figures = agent.snapshot().find((entry) => entry.origin === server.origin && (poolType === undefined || entry.poolType === poolType));
+  assert.ok(figures, `poolscope has no ${poolType ?? ''} record for ${server.origin}`);
   return figures;
 }
 
@@ -23,8 +23,8 @@ export function figuresFor(agent: PoolscopeAgent, server: TestServer): OriginSna
  * every request that reached a socket counted once, new ones = sockets that carried one,
  * opened = accepted (TLS: handshakes), open = what the server still holds, nothing in flight.
  */
-export function assertMatchesServer(agent: PoolscopeAgent, server: TestServer, tls = false): void {
-  const figures = figuresFor(agent, server);
+export function assertMatchesServer(agent: PoolscopeAgent, server: TestServer, tls = false, poolType?: OriginSnapshot['poolType']): void {
+  const figures = figuresFor(agent, server, poolType);
   const { truth } = server;
   assert.equal(figures.requests, truth.requests, 'requests = requests the server received');
   assert.equal(figures.requestsOnNewConnections, truth.connectionsWithRequests, 'new = server connections that carried a request');
@@ -37,10 +37,13 @@ export function assertMatchesServer(agent: PoolscopeAgent, server: TestServer, t
     'closed = opened - still open');
 }
 
-/** `/metrics` read with node:http, which undici's channels do not see. */
+/** An Agent marked as poolscope's own (`Symbol.for('poolscope.ownAgent')`): a scrape is not the app's traffic. */
+const scraper = Object.assign(new http.Agent({ keepAlive: true }), { [Symbol.for('poolscope.ownAgent')]: true });
+
+/** `/metrics` read with node:http on an Agent poolscope counts nothing of (see `scraper`). */
 export function scrape(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(url, (response) => {
+    http.get(url, { agent: scraper }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
     }).on('error', reject);

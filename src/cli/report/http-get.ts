@@ -1,19 +1,23 @@
 import http from 'node:http';
 import https from 'node:https';
+import { ownAgent } from '../../tap/own-traffic.js';
 
 /**
- * The report's one way to GET: node:http rather than fetch, so that a process that runs the
- * agent (the demo) does not count the report's own reads as traffic to an origin. Its
+ * The report's one way to GET, through Agents marked as poolscope's own, so that a process that
+ * runs the agent (the demo) does not count the report's own reads as traffic to an origin. Its
  * user-agent makes it a scraper of its own, owed its own peaks, whatever else scrapes from
  * this host.
  */
 export const USER_AGENT = 'poolscope-report';
 
+/** The Agents of reads given none: a connection per call, poolscope's own. */
+const OWN_AGENTS = { http: ownAgent(new http.Agent()), https: ownAgent(new https.Agent()) };
+
 export interface GetOptions {
   readonly headers: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly maxBytes: number;
-  /** Sockets to reuse across calls (the report's Prometheus queries); one connection per call without. */
+  /** Sockets to reuse across calls (the report's Prometheus queries), marked with `ownAgent()`; one connection per call without. */
   readonly agent?: http.Agent | undefined;
 }
 
@@ -41,7 +45,7 @@ export function get(url: URL, options: GetOptions): Promise<Answer> {
     const request = client.get(url, {
       headers: { 'user-agent': USER_AGENT, ...options.headers },
       timeout: options.timeoutMs,
-      ...(options.agent === undefined ? {} : { agent: options.agent }),
+      agent: options.agent ?? (url.protocol === 'https:' ? OWN_AGENTS.https : OWN_AGENTS.http),
     }, (response) => {
       const chunks: Buffer[] = [];
       let size = 0;

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { get, NoAnswer } from './http-get.js';
 import { SourceError } from './sources.js';
+import { ownAgent } from '../../tap/own-traffic.js';
 
 /** A query over a long window of a whole fleet can take a while; Prometheus' own limit is 2 minutes. */
 const QUERY_TIMEOUT_MS = 30_000;
@@ -62,7 +63,7 @@ export class PrometheusApi {
     this.shown = shownUrl(base);
     this.headers = { accept: 'application/json', ...headers };
     const options = { keepAlive: true, maxSockets: QUERY_CONCURRENCY };
-    this.agent = base.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    this.agent = ownAgent(base.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options));
     this.hint = selector === '' ? '' : `; is --selector ${selector} a PromQL label matcher, such as {job="api"}?`;
   }
 
