@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { settleAsyncContextChoice } from './async-context.js';
 import { resolveOptions } from './config.js';
+import { HISTOGRAM_LAYOUTS } from './metrics/catalog.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
 import { readingsInTurns, readingsOf } from './peers/readings.js';
 import { OriginRegistries } from './state/origin-registries.js';
@@ -68,8 +69,9 @@ async function launch(role: Role, fromPreload: boolean, options: PoolscopeOption
   if (role !== 'export') silence('POOLSCOPE_INVALID_SETTING');
   const resolved = resolveOptions(options);
   // One registry per kind of pool, read as one.
-  const undiciRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici');
-  const nodeHttpRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'http.Agent');
+  const layout = HISTOGRAM_LAYOUTS[resolved.histograms];
+  const undiciRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici', layout);
+  const nodeHttpRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'http.Agent', layout);
   const registry = new OriginRegistries([undiciRegistry, nodeHttpRegistry]);
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { MeterProvider } from '@opentelemetry/api';
+import type { HistogramDetail } from './metrics/catalog.js';
 import type { ExporterName, PipelineChoice, PoolscopeOptions } from './types.js';
 import { warnOnce } from './warn.js';
 
@@ -16,6 +17,7 @@ export interface ResolvedOptions {
   readonly instrumentGlobalDispatcher: boolean;
   readonly pipeline: PipelineChoice;
   readonly appSdkWaitMillis: number;
+  readonly histograms: HistogramDetail;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -33,6 +35,7 @@ export const ENVIRONMENT: Readonly<Record<Setting, string>> = {
   instrumentGlobalDispatcher: 'POOLSCOPE_INSTRUMENT_GLOBAL_DISPATCHER',
   pipeline: 'POOLSCOPE_PIPELINE',
   appSdkWaitMillis: 'POOLSCOPE_APP_SDK_WAIT_MILLIS',
+  histograms: 'POOLSCOPE_HISTOGRAMS',
 };
 
 /**
@@ -50,6 +53,7 @@ export const DEFAULTS = {
   instrumentGlobalDispatcher: true,
   pipeline: 'auto' as PipelineChoice,
   appSdkWaitMillis: 10_000,
+  histograms: 'default' as HistogramDetail,
 } as const;
 
 const EXPORTERS: readonly string[] = ['prometheus', 'otlp', 'console'];
@@ -105,16 +109,18 @@ function flag(setting: Given | undefined, fallback: boolean): boolean {
   return fallback;
 }
 
-const PIPELINES: readonly PipelineChoice[] = ['auto', 'app', 'own'];
-
-function pipelineChoice(setting: Given | undefined): PipelineChoice {
-  if (setting === undefined) return DEFAULTS.pipeline;
+/** A setting that takes one of a few words; anything else gets the warning and the default. */
+function oneOf<T extends string>(setting: Given | undefined, words: readonly T[], fallback: T): T {
+  if (setting === undefined) return fallback;
   const { value } = setting;
   const word = typeof value === 'string' ? value.trim().toLowerCase() : value;
-  if (PIPELINES.includes(word as PipelineChoice)) return word as PipelineChoice;
-  invalid(setting, PIPELINES.join(', '), DEFAULTS.pipeline);
-  return DEFAULTS.pipeline;
+  if (words.includes(word as T)) return word as T;
+  invalid(setting, words.join(', '), fallback);
+  return fallback;
 }
+
+const PIPELINES: readonly PipelineChoice[] = ['auto', 'app', 'own'];
+const HISTOGRAM_DETAILS: readonly HistogramDetail[] = ['default', 'detailed', 'minimal'];
 
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -147,7 +153,8 @@ export function resolveOptions(options: PoolscopeOptions = {}, env: Env = proces
     serviceName: text(given(options, env, 'serviceName')),
     churnWindowMillis: integer(given(options, env, 'churnWindowMillis'), 0, 86_400_000, DEFAULTS.churnWindowMillis),
     instrumentGlobalDispatcher: flag(given(options, env, 'instrumentGlobalDispatcher'), DEFAULTS.instrumentGlobalDispatcher),
-    pipeline: pipelineChoice(given(options, env, 'pipeline')),
+    pipeline: oneOf(given(options, env, 'pipeline'), PIPELINES, DEFAULTS.pipeline),
     appSdkWaitMillis: integer(given(options, env, 'appSdkWaitMillis'), 0, 600_000, DEFAULTS.appSdkWaitMillis),
+    histograms: oneOf(given(options, env, 'histograms'), HISTOGRAM_DETAILS, DEFAULTS.histograms),
   };
 }

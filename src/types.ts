@@ -1,4 +1,5 @@
 import type { MeterProvider } from '@opentelemetry/api';
+import type { HistogramDetail } from './metrics/catalog.js';
 
 /** Where poolscope sends its metrics. */
 export type ExporterName = 'prometheus' | 'otlp' | 'console';
@@ -18,7 +19,7 @@ export interface PoolscopeOptions {
   host?: string;
   /** Port of `/metrics`; 0 picks a free one. Env `OTEL_EXPORTER_PROMETHEUS_PORT`; default 9464. */
   port?: number;
-  /** Origins tracked one by one; the rest fold into `server.address="_other"`. Env `POOLSCOPE_MAX_ORIGINS`; default 100. */
+  /** Origins tracked one by one, per pool type; the rest fold into `server.address="_other"`. Env `POOLSCOPE_MAX_ORIGINS`; default 100. */
   maxOrigins?: number;
   /** Milliseconds between OTLP and console exports. Env `OTEL_METRIC_EXPORT_INTERVAL`; default 60000. */
   exportIntervalMillis?: number;
@@ -34,6 +35,8 @@ export interface PoolscopeOptions {
   pipeline?: PipelineChoice;
   /** With `poolscope/register`, how long `auto` waits for the app to register a MeterProvider before opening poolscope's own exporters. Env `POOLSCOPE_APP_SDK_WAIT_MILLIS`; default 10000. */
   appSdkWaitMillis?: number;
+  /** Histogram buckets: `default` (what the dashboards, alerts and report need), `detailed` (every bucket), `minimal` (sum and count). Env `POOLSCOPE_HISTOGRAMS`; default `default`. */
+  histograms?: HistogramDetail;
 }
 
 /** Count and total of one duration histogram. */

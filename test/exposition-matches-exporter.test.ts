@@ -13,6 +13,7 @@ import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
 import { resourceAttributes } from '../dist/export/resource.js';
 import { readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 import { UndiciTap } from '../dist/tap/undici-tap.js';
 import { undici8 } from './helpers/clients.ts';
@@ -26,7 +27,7 @@ async function writerText(readings: Readings, resource: Resource): Promise<{ tex
   await writeExposition(readings, targetInfoOf(resource.attributes), async (chunk) => {
     chunks.push(Buffer.from(chunk));
     return true;
-  });
+  }, HISTOGRAM_LAYOUTS.default);
   return { text: Buffer.concat(chunks).toString('utf8'), chunks: chunks.length };
 }
 
@@ -77,7 +78,7 @@ function assertSameExposition(written: string, serialized: string): void {
 }
 
 it('writes what the exporter writes for readings of real traffic', async () => {
-  const registry = new OriginRegistry(4, 60_000, 'undici');
+  const registry = new OriginRegistry(4, 60_000, 'undici', HISTOGRAM_LAYOUTS.default);
   const tap = new UndiciTap(registry);
   tap.enable();
   after(() => tap.disable());

@@ -8,6 +8,7 @@ import { resourceAttributes } from '../dist/export/resource.js';
 import { ORIGINS_PER_TURN } from '../dist/metrics/readings.js';
 import { readingsInTurns, readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 import { serializerText } from './helpers/exposition.ts';
 import { TurnCounter } from './helpers/turns.ts';
@@ -22,7 +23,7 @@ function readingsFrom(registry: OriginRegistry): Readings {
 
 /** A registry whose every origin has requests, sockets open and closed, and histogram samples. */
 function populated(origins: number, maxOrigins: number): OriginRegistry {
-  const registry = new OriginRegistry(maxOrigins, 60_000, 'undici');
+  const registry = new OriginRegistry(maxOrigins, 60_000, 'undici', HISTOGRAM_LAYOUTS.default);
   for (let i = 0; i < origins; i++) {
     const origin = registry.lookup(`${i % 2 === 0 ? 'http' : 'https'}://10.0.${i >> 8}.${i & 255}:${8000 + i}`)!;
     const connection = origin.openConnection(i % 3 === 0 ? '2' : '1.1', false, 0.001 * (i + 1), 1000);
@@ -52,7 +53,7 @@ async function sliced(readings: Readings): Promise<{ text: string; chunks: numbe
     if (counter.turns > turnsAtLastChunk) afterTurns++;
     turnsAtLastChunk = counter.turns;
     return true;
-  });
+  }, HISTOGRAM_LAYOUTS.default);
   counter.stop();
   return { text, chunks, afterTurns };
 }
@@ -68,7 +69,7 @@ it('writes what the serializer writes in one call, letting the event loop run in
 });
 
 it('writes a small exposition in one piece, and an empty one as the serializer does', async () => {
-  for (const registry of [populated(1, 10), new OriginRegistry(10, 60_000, 'undici')]) {
+  for (const registry of [populated(1, 10), new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default)]) {
     const readings = readingsFrom(registry);
     assert.equal((await sliced(readings)).text, serializerText(readings, resource));
   }
@@ -79,7 +80,7 @@ it('stops writing once the scraper is gone', async () => {
   await writeExposition(readingsFrom(populated(40, 50)), targetInfo, async () => {
     writes++;
     return writes < 3;
-  });
+  }, HISTOGRAM_LAYOUTS.default);
   assert.equal(writes, 3);
 });
 

@@ -5,6 +5,7 @@ import { it } from 'node:test';
 import { mergeReadings, readingsInTurns, readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistries } from '../dist/state/origin-registries.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import type { OriginStats } from '../dist/state/origin-stats.js';
 import { hostHeaderAuthority } from '../dist/tap/request-authority.js';
 
@@ -18,8 +19,8 @@ const origins = (readings: ReturnType<typeof readingsOf>, poolType: string) => n
   .map((r) => String(r.attributes['server.address'])));
 
 it('reads every registry, each with its own maxOrigins and _other, and hands each new record to the hook', async () => {
-  const undici = new OriginRegistry(2, 60_000, 'undici');
-  const nodeHttp = new OriginRegistry(2, 60_000, 'http.Agent');
+  const undici = new OriginRegistry(2, 60_000, 'undici', HISTOGRAM_LAYOUTS.default);
+  const nodeHttp = new OriginRegistry(2, 60_000, 'http.Agent', HISTOGRAM_LAYOUTS.default);
   const registries = new OriginRegistries([undici, nodeHttp]);
   const added: string[] = [];
   registries.onOriginAdded = (origin) => added.push(`${origin.poolType} ${origin.identity.key}`);
@@ -38,7 +39,7 @@ it('reads every registry, each with its own maxOrigins and _other, and hands eac
 
 it('merges threads\' readings with maxOrigins per pool type, as one thread keeps them', () => {
   const thread = (poolType: 'undici' | 'http.Agent', hosts: string[]) => {
-    const registry = new OriginRegistry(10, 60_000, poolType);
+    const registry = new OriginRegistry(10, 60_000, poolType, HISTOGRAM_LAYOUTS.default);
     for (const host of hosts) sendOne(registry.lookup(`http://${host}.example`)!);
     return readingsOf(registry, 1000, undefined);
   };
@@ -48,7 +49,7 @@ it('merges threads\' readings with maxOrigins per pool type, as one thread keeps
 });
 
 it('finds an origin by scheme and authority once, and only for http(s) and a host a URL accepts', () => {
-  const registry = new OriginRegistry(10, 60_000, 'http.Agent');
+  const registry = new OriginRegistry(10, 60_000, 'http.Agent', HISTOGRAM_LAYOUTS.default);
   const plain = registry.lookupAuthority('http:', '127.0.0.1:8080');
   assert.equal(plain?.identity.key, 'http://127.0.0.1:8080');
   assert.equal(registry.lookupAuthority('http:', '127.0.0.1:8080'), plain, 'the same record, from the cache');

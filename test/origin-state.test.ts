@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OriginRegistry, parseOrigin } from '../dist/state/origin-registry.js';
+import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import { BucketHistogram } from '../dist/state/histogram.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
 
@@ -20,7 +21,7 @@ describe('origins', () => {
   });
 
   it('finds every spelling of an origin in one record and folds origins past maxOrigins into _other', () => {
-    const registry = new OriginRegistry(3, 60_000, 'undici');
+    const registry = new OriginRegistry(3, 60_000, 'undici', HISTOGRAM_LAYOUTS.default);
     const a = registry.lookup('http://a.example');
     assert.equal(registry.lookup('http://a.example:80/'), a);
     assert.equal(registry.lookup('http://user:pw@a.example/path'), a);
@@ -39,7 +40,7 @@ describe('origins', () => {
 
 describe('per-origin state driven by synthetic events', () => {
   it('adds the typical setup time per reused request, and nothing before one was measured', () => {
-    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('https://api.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default).lookup('https://api.example')!;
     const connection = origin.openConnection('1.1', true, -1, 0);
     origin.requestSent(connection, true, 1, 0, 0);
     assert.equal(origin.savedSeconds, 0);
@@ -55,7 +56,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('reports the reuse ratio of the last 60 s only', () => {
-    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://ratio.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default).lookup('http://ratio.example')!;
     const connection = origin.openConnection('1.1', false, -1, 0);
     assert.ok(Number.isNaN(origin.reuseRatio(0)));
     origin.requestSent(connection, false, -1, 0, 1_000);
@@ -67,7 +68,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('keeps the peak of active requests until it is read', () => {
-    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://peak.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default).lookup('http://peak.example')!;
     origin.requestStarted();
     origin.requestStarted();
     origin.requestStarted();
@@ -79,7 +80,7 @@ describe('per-origin state driven by synthetic events', () => {
   });
 
   it('bounds error types per origin', () => {
-    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://errors.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default).lookup('http://errors.example')!;
     for (let i = 0; i < 50; i++) origin.connectionFailed(`E${i}`);
     assert.equal(origin.connectErrors.size, 21);
     assert.equal(origin.connectErrors.get('_other'), 30);

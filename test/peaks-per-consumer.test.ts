@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { start, type PoolscopeAgent } from 'poolscope';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import { ConsumerTable, MAX_CONSUMERS, type Consumer } from '../dist/state/peaks.js';
 import { undici8 } from './helpers/clients.ts';
 import { runCli } from './helpers/cli.ts';
@@ -248,7 +249,7 @@ describe('the peaks owed to each consumer (state only, synthetic events)', () =>
     const table = new ConsumerTable();
     const a = table.see('a');
     const b = table.see('b');
-    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://peaks.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default).lookup('http://peaks.example')!;
     const peak = (consumer: Consumer | undefined) => origin.takeActiveRequestsPeak(consumer);
     for (let i = 0; i < 5; i++) origin.requestStarted();
     for (let i = 0; i < 4; i++) origin.requestEnded(true, undefined, 0);
@@ -267,7 +268,7 @@ describe('the peaks owed to each consumer (state only, synthetic events)', () =>
 
   it('keeps at most MAX_CONSUMERS, forgetting the least recently seen', () => {
     const table = new ConsumerTable();
-    const origin = new OriginRegistry(10, 60_000, 'undici').lookup('http://many.example')!;
+    const origin = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default).lookup('http://many.example')!;
     const ids = new Set<number>();
     for (let i = 0; i < 1000; i++) {
       const consumer = table.see(`scraper-${i}`);

@@ -5,12 +5,13 @@ import {
   READINGS_PER_TURN, atRest, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, receivePacked, unpackReadings,
 } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
+import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import { streamStarted } from '../dist/state/origin-stats.js';
 import { TurnCounter } from './helpers/turns.ts';
 
 /** A registry with `requests` sent on one socket to each origin, `reused` of them on a reused socket. */
 function registryWith(origins: string[], requests: number, streams: number): OriginRegistry {
-  const registry = new OriginRegistry(10, 60_000, 'undici');
+  const registry = new OriginRegistry(10, 60_000, 'undici', HISTOGRAM_LAYOUTS.default);
   for (const raw of origins) {
     const origin = registry.lookup(raw)!;
     const connection = origin.openConnection('1.1', false, 0.001, 0);

@@ -1,5 +1,5 @@
 import { setImmediate as turn } from 'node:timers/promises';
-import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
+import { METRICS, type HistogramKey, type HistogramLayout, type MetricKey } from '../metrics/catalog.js';
 import type { Readings } from '../peers/readings.js';
 import type { Attributes } from '../state/origin-stats.js';
 import { SCOPE } from './scope.js';
@@ -31,8 +31,9 @@ export type Write = (chunk: Buffer) => Promise<boolean>;
  * chunk at a time, the event loop free in between, and integers are written digit by digit:
  * 5-7 scavenges over the same 20 scrapes, most of what is allocated being the readings.
  */
-export async function writeExposition(readings: Readings, targetInfo: Buffer, write: Write): Promise<void> {
+export async function writeExposition(readings: Readings, targetInfo: Buffer, write: Write, layout: HistogramLayout): Promise<void> {
   const { values, histograms } = readings;
+  const families = familiesOf(layout);
   if (values.length === 0 && histograms.length === 0) {
     await write(Buffer.concat([targetInfo, NO_METRICS]));
     return;
@@ -44,7 +45,7 @@ export async function writeExposition(readings: Readings, targetInfo: Buffer, wr
   const chunk = new Chunk(write, targetInfo.length);
   chunk.copy(targetInfo);
   for (const metric of metricsIn(values)) {
-    const { header, open } = FAMILIES[metric];
+    const { header, open } = families[metric];
     if (!chunk.fits(header.length) && !(await chunk.send(header.length))) return;
     chunk.copy(header);
     // Indexed: the loop spans awaits, and an iterator's result objects then outlive a scavenge
@@ -59,7 +60,7 @@ export async function writeExposition(readings: Readings, targetInfo: Buffer, wr
     }
   }
   for (const metric of metricsIn(histograms)) {
-    const { header, count, sum, bucket, bucketClose, lineBytes } = FAMILIES[metric];
+    const { header, count, sum, bucket, bucketClose, lineBytes } = families[metric];
     if (!chunk.fits(header.length) && !(await chunk.send(header.length))) return;
     chunk.copy(header);
     for (let i = 0; i < histograms.length; i++) {
@@ -177,27 +178,36 @@ interface Family {
 const NO_METRICS = Buffer.from('# no registered metrics');
 const INF_BUCKET = Buffer.from(',le="+Inf"} ');
 
-/** Each metric as the exporter names and describes it. */
-const FAMILIES = Object.fromEntries(Object.entries(METRICS).map(([key, spec]): [string, Family] => {
-  const counter = spec.instrument === 'Counter';
-  let name = sanitized(spec.name);
-  if (name[0]! >= '0' && name[0]! <= '9') name = `_${name}`;
-  if (counter && !name.endsWith('_total')) name += '_total';
-  const type = counter ? 'counter' : spec.instrument === 'Histogram' ? 'histogram' : 'gauge';
-  const unit = spec.unit === '' ? '' : `# UNIT ${name} ${escaped(spec.unit)}\n`;
-  const boundaries: readonly number[] = (BOUNDARIES as Partial<Record<string, readonly number[]>>)[key] ?? [];
-  const bucketClose = boundaries.map((bound) => Buffer.from(`,le="${bound === Infinity ? '+Inf' : String(bound)}"} `));
-  const bucket = Buffer.from(`${name}_bucket{`);
-  return [key, {
-    header: Buffer.from(`# HELP ${name} ${escaped(spec.description || 'description missing')}\n${unit}# TYPE ${name} ${type}\n`),
-    open: Buffer.from(`${name}{`),
-    count: Buffer.from(`${name}_count{`),
-    sum: Buffer.from(`${name}_sum{`),
-    bucket,
-    bucketClose,
-    lineBytes: bucket.length + Math.max(INF_BUCKET.length, ...bucketClose.map((close) => close.length)) + NUMBER_BYTES + 1,
-  }];
-})) as Record<MetricKey, Family>;
+/** Each metric as the exporter names and describes it, its buckets those of a layout; made once per layout. */
+const familiesByLayout = new WeakMap<HistogramLayout, Record<MetricKey, Family>>();
+
+function familiesOf(layout: HistogramLayout): Record<MetricKey, Family> {
+  let families = familiesByLayout.get(layout);
+  if (families === undefined) {
+    families = Object.fromEntries(Object.entries(METRICS).map(([key, spec]): [string, Family] => {
+      const counter = spec.instrument === 'Counter';
+      let name = sanitized(spec.name);
+      if (name[0]! >= '0' && name[0]! <= '9') name = `_${name}`;
+      if (counter && !name.endsWith('_total')) name += '_total';
+      const type = counter ? 'counter' : spec.instrument === 'Histogram' ? 'histogram' : 'gauge';
+      const unit = spec.unit === '' ? '' : `# UNIT ${name} ${escaped(spec.unit)}\n`;
+      const boundaries = spec.instrument === 'Histogram' ? layout[key as HistogramKey] : [];
+      const bucketClose = boundaries.map((bound) => Buffer.from(`,le="${bound === Infinity ? '+Inf' : String(bound)}"} `));
+      const bucket = Buffer.from(`${name}_bucket{`);
+      return [key, {
+        header: Buffer.from(`# HELP ${name} ${escaped(spec.description || 'description missing')}\n${unit}# TYPE ${name} ${type}\n`),
+        open: Buffer.from(`${name}{`),
+        count: Buffer.from(`${name}_count{`),
+        sum: Buffer.from(`${name}_sum{`),
+        bucket,
+        bucketClose,
+        lineBytes: bucket.length + Math.max(INF_BUCKET.length, ...bucketClose.map((close) => close.length)) + NUMBER_BYTES + 1,
+      }];
+    })) as Record<MetricKey, Family>;
+    familiesByLayout.set(layout, families);
+  }
+  return families;
+}
 
 /** The labels the exporter adds to every series but `target_info`'s: the instrumentation scope. */
 const SCOPE_LABELS = `${labelText('otel.scope.name', SCOPE.name)},${labelText('otel.scope.version', SCOPE.version)}`;

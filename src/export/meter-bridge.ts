@@ -1,5 +1,5 @@
 import type { BatchObservableCallback, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
-import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
+import { METRICS, type HistogramKey, type HistogramLayout, type MetricKey } from '../metrics/catalog.js';
 import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginSource } from '../state/origin-registries.js';
 import type { BucketHistogram } from '../state/histogram.js';
@@ -20,7 +20,7 @@ export class MeterBridge {
   readonly #histograms = new Map<MetricKey, Histogram>();
   readonly #callback: BatchObservableCallback;
 
-  constructor(meterProvider: MeterProvider, registry: OriginSource) {
+  constructor(meterProvider: MeterProvider, registry: OriginSource, layout: HistogramLayout) {
     this.#meter = meterProvider.getMeter(SCOPE.name, SCOPE.version);
     for (const key of Object.keys(METRICS) as MetricKey[]) {
       const spec = METRICS[key];
@@ -29,8 +29,7 @@ export class MeterBridge {
       else if (spec.instrument === 'UpDownCounter') this.#observables.set(key, this.#meter.createObservableUpDownCounter(spec.name, options));
       else if (spec.instrument === 'Gauge') this.#observables.set(key, this.#meter.createObservableGauge(spec.name, options));
       else {
-        const boundaries: readonly number[] | undefined = (BOUNDARIES as Partial<Record<MetricKey, readonly number[]>>)[key];
-        const advice = boundaries === undefined ? {} : { advice: { explicitBucketBoundaries: [...boundaries] } };
+        const advice = { advice: { explicitBucketBoundaries: [...layout[key as HistogramKey]] } };
         this.#histograms.set(key, this.#meter.createHistogram(spec.name, { ...options, ...advice }));
       }
     }

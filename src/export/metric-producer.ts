@@ -5,7 +5,7 @@ import {
   AggregationTemporality, DataPointType, type CollectionResult, type DataPoint, type Histogram,
   type MetricData, type MetricProducer, type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { BOUNDARIES, METRICS, type MetricKey } from '../metrics/catalog.js';
+import { METRICS, type HistogramKey, type HistogramLayout, type MetricKey } from '../metrics/catalog.js';
 import type { Readings } from '../peers/readings.js';
 import { SCOPE } from './scope.js';
 
@@ -18,21 +18,23 @@ import { SCOPE } from './scope.js';
 export class PoolscopeMetricProducer implements MetricProducer {
   readonly #read: () => Promise<Readings>;
   readonly #startTime: HrTime;
+  readonly #layout: HistogramLayout;
 
   /** `startedAtMs`: the agent's start, in milliseconds since the epoch, where cumulative figures begin. */
-  constructor(read: () => Promise<Readings>, startedAtMs: number) {
+  constructor(read: () => Promise<Readings>, startedAtMs: number, layout: HistogramLayout) {
     this.#read = read;
     this.#startTime = millisToHrTime(startedAtMs);
+    this.#layout = layout;
   }
 
   async collect(): Promise<CollectionResult> {
-    const scopeMetrics = scopeMetricsOf(await this.#read(), this.#startTime);
+    const scopeMetrics = scopeMetricsOf(await this.#read(), this.#startTime, this.#layout);
     return { resourceMetrics: { resource: emptyResource(), scopeMetrics: [scopeMetrics] }, errors: [] };
   }
 }
 
 /** Readings as OpenTelemetry metric data, cumulative from `startTime`, the agent's start. */
-export function scopeMetricsOf(readings: Readings, startTime: HrTime): ScopeMetrics {
+export function scopeMetricsOf(readings: Readings, startTime: HrTime, layout: HistogramLayout): ScopeMetrics {
   const endTime = millisToHrTime(Date.now());
   const points = new Map<MetricKey, DataPoint<number>[]>();
   for (const { metric, value, attributes } of readings.values) {
@@ -46,9 +48,9 @@ export function scopeMetricsOf(readings: Readings, startTime: HrTime): ScopeMetr
     if (list === undefined) histograms.set(metric, list = []);
     list.push({
       startTime, endTime, attributes,
-      // Readings are made afresh for each collection, and the boundaries are the catalog's:
+      // Readings are made afresh for each collection, and the boundaries are the layout's:
       // exporters only read both, so neither is copied per data point.
-      value: { buckets: { boundaries: BOUNDARIES[metric as keyof typeof BOUNDARIES] as number[], counts: counts as number[] }, sum, count, min, max },
+      value: { buckets: { boundaries: layout[metric as HistogramKey] as number[], counts: counts as number[] }, sum, count, min, max },
     });
   }
 

@@ -1,6 +1,7 @@
 import type { MeterProvider } from '@opentelemetry/api';
 import type { MeterProvider as SdkMeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { ENVIRONMENT, type ResolvedOptions } from '../config.js';
+import { HISTOGRAM_LAYOUTS } from '../metrics/catalog.js';
 import type { Readings } from '../peers/readings.js';
 import type { OriginSource } from '../state/origin-registries.js';
 import { ConsumerTable, type Consumer } from '../state/peaks.js';
@@ -30,9 +31,9 @@ export interface Figures {
  * takes; `own` never joins one.
  */
 export async function startPipeline(options: ResolvedOptions, figures: Figures, appSdkWaitMillis: number): Promise<Pipeline> {
-  if (options.meterProvider !== undefined) return joined(options.meterProvider, figures);
+  if (options.meterProvider !== undefined) return joined(options.meterProvider, figures, options);
   const registered = options.pipeline === 'own' ? undefined : registeredMeterProvider();
-  if (registered !== undefined) return joined(registered, figures);
+  if (registered !== undefined) return joined(registered, figures, options);
   const pipeline = new SwitchingPipeline(options, figures);
   if (options.pipeline === 'app') pipeline.waitForAppSdk(Infinity);
   else if (options.pipeline === 'auto' && appSdkWaitMillis > 0) pipeline.waitForAppSdk(appSdkWaitMillis);
@@ -40,8 +41,8 @@ export async function startPipeline(options: ResolvedOptions, figures: Figures, 
   return pipeline;
 }
 
-function joined(provider: MeterProvider, figures: Figures): Pipeline {
-  const bridge = new MeterBridge(provider, figures.registry);
+function joined(provider: MeterProvider, figures: Figures, options: ResolvedOptions): Pipeline {
+  const bridge = new MeterBridge(provider, figures.registry, HISTOGRAM_LAYOUTS[options.histograms]);
   return { metricsUrl: undefined, close: async () => bridge.shutdown() };
 }
 
@@ -67,7 +68,7 @@ class SwitchingPipeline implements Pipeline {
   waitForAppSdk(ms: number): void {
     this.#stopLooking = whenMeterProviderRegistered((provider) => {
       clearTimeout(this.#deadline);
-      if (!this.#closed) this.#current = joined(provider, this.#figures);
+      if (!this.#closed) this.#current = joined(provider, this.#figures, this.#options);
     });
     if (ms === Infinity) return;
     this.#deadline = setTimeout(() => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { MetricProducer, MetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { ResolvedOptions } from '../config.js';
+import { HISTOGRAM_LAYOUTS, type HistogramLayout } from '../metrics/catalog.js';
 import type { Readings } from '../peers/readings.js';
 import type { Consumer, ConsumerTable } from '../state/peaks.js';
 import { warnOnce } from '../warn.js';
@@ -36,7 +37,7 @@ export async function createReaders(options: ResolvedOptions, source: Source): P
   const producer = async (name: string): Promise<MetricProducer> => {
     const { PoolscopeMetricProducer } = await import('./metric-producer.js');
     const consumer = source.consumers.fromStart(name);
-    return new PoolscopeMetricProducer(() => source.gather(consumer()), startedAtMs);
+    return new PoolscopeMetricProducer(() => source.gather(consumer()), startedAtMs, HISTOGRAM_LAYOUTS[options.histograms]);
   };
   const readers: MetricReader[] = [];
   const lastExports: Array<{ ending(): void }> = [];
@@ -84,9 +85,10 @@ export async function createReaders(options: ResolvedOptions, source: Source): P
  */
 async function servePrometheus(options: ResolvedOptions, source: Source) {
   const targetInfo = targetInfoOf(source.resource);
+  const layout = HISTOGRAM_LAYOUTS[options.histograms];
   const server = createServer((request, response) => {
     if (request.method === 'GET' && request.url?.split('?')[0] === '/metrics') {
-      serveMetrics(source.gather(source.consumers.see(scraperOf(request))), targetInfo, response);
+      serveMetrics(source.gather(source.consumers.see(scraperOf(request))), targetInfo, layout, response);
     } else {
       response.statusCode = 404;
       response.end('poolscope serves GET /metrics\n');
@@ -143,7 +145,7 @@ const SCRAPER_STALL_MS = 15_000;
  * one chunk, not the whole text; one that hangs up ends the work.
  */
 
-function serveMetrics(readings: Promise<Readings>, targetInfo: Buffer, response: ServerResponse): void {
+function serveMetrics(readings: Promise<Readings>, targetInfo: Buffer, layout: HistogramLayout, response: ServerResponse): void {
   response.statusCode = 200;
   response.setHeader('content-type', 'text/plain');
   // A scraper that hangs up mid-answer is no error of the app's; one that stops reading and
@@ -160,7 +162,7 @@ function serveMetrics(readings: Promise<Readings>, targetInfo: Buffer, response:
     response.write(chunk, done);
   });
   readings
-    .then((all) => writeExposition(all, targetInfo, write))
+    .then((all) => writeExposition(all, targetInfo, write, layout))
     .then(() => response.end(), (error: unknown) => {
       warnOnce('POOLSCOPE_SCRAPE_FAILED', `poolscope: /metrics could not be written (${String(error)}); the app runs on. This is said once.`);
       response.end(`# failed to export metrics: ${String(error)}`);

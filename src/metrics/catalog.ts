@@ -90,15 +90,51 @@ export const METRICS = {
 
 export type MetricKey = keyof typeof METRICS;
 
+/** The histograms of the catalog. */
+export type HistogramKey = 'setupDuration' | 'phaseDuration' | 'timeInQueue' | 'timeToFirstByte' | 'connectionDuration'
+  | 'connectionRequests' | 'idleTime' | 'reopenedAfter';
+
+/** Bucket boundaries (inclusive upper bounds) of every histogram: one layout for a whole process. */
+export type HistogramLayout = Readonly<Record<HistogramKey, readonly number[]>>;
+
+/** How much detail histograms export (`histograms` option): their buckets, and so their series. */
+export type HistogramDetail = 'default' | 'detailed' | 'minimal';
+
+/** The gaps that keep-alive timeouts are set around: 1 s, undici's 4 s, Node servers' 5 s, 15 s, load balancers' 60 s. */
+const KEEP_ALIVE_SECONDS = [0.25, 1, 4, 5, 15, 60];
+
 /**
- * Histogram bucket boundaries (inclusive upper bounds). Connection setup on a LAN takes well
- * under a millisecond and across continents a few hundred, LLM responses take up to a minute
- * to start, and undici's default keep-alive is 4 s: the boundaries resolve each of those.
+ * `default`: the buckets the dashboards, alerts and report need, and no more (each metric's
+ * question and the resolution it gets are beside it). Series per origin: docs/metrics.md.
+ */
+const DEFAULT_LAYOUT: HistogramLayout = {
+  // Cold vs warm p50 and p95 that tell a LAN (under 10 ms) from a region away (10-100 ms) from a
+  // slow API or an LLM's first token (0.5-10 s).
+  timeToFirstByte: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 10],
+  // Whether requests wait at all (1 ms), for a setup (10-50 ms), or for a busy pool (0.25-5 s).
+  timeInQueue: [0.001, 0.01, 0.05, 0.25, 1, 5],
+  // A LAN (under 1 ms), a region (1-10 ms), across continents (10-100 ms), something broken (over 1 s).
+  setupDuration: [0.001, 0.01, 0.1, 1],
+  // Which phase dominates: a mean per phase says it (sum and count only).
+  phaseDuration: [],
+  // Sockets closed right after use (under 10 s), within a minute, or long-lived (10 minutes).
+  connectionDuration: [10, 60, 600],
+  // Requests per socket: its mean says whether handshakes are shared (sum and count only).
+  connectionRequests: [],
+  // Whether idle gaps sit below or above the usual keep-alive timeouts.
+  idleTime: KEEP_ALIVE_SECONDS,
+  // The same for the gaps that closed connections: the keep-alive to advise.
+  reopenedAfter: KEEP_ALIVE_SECONDS,
+};
+
+/**
+ * `detailed`: every bucket of earlier versions. Connection setup on a LAN takes well under a
+ * millisecond and across continents a few hundred, LLM responses take up to a minute to start,
+ * and undici's default keep-alive is 4 s: the boundaries resolve each of those.
  */
 const IDLE_SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10, 15, 30, 60, 120, 300];
 const SETUP_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-export const BOUNDARIES = {
+const DETAILED_LAYOUT: HistogramLayout = {
   setupDuration: SETUP_SECONDS,
   phaseDuration: SETUP_SECONDS,
   timeInQueue: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
@@ -107,4 +143,16 @@ export const BOUNDARIES = {
   connectionRequests: [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
   idleTime: IDLE_SECONDS,
   reopenedAfter: IDLE_SECONDS,
-} as const satisfies Partial<Record<MetricKey, readonly number[]>>;
+};
+
+/** `minimal`: sum and count of every histogram, for means only. */
+const MINIMAL_LAYOUT: HistogramLayout = {
+  setupDuration: [], phaseDuration: [], timeInQueue: [], timeToFirstByte: [],
+  connectionDuration: [], connectionRequests: [], idleTime: [], reopenedAfter: [],
+};
+
+export const HISTOGRAM_LAYOUTS: Readonly<Record<HistogramDetail, HistogramLayout>> = {
+  default: DEFAULT_LAYOUT,
+  detailed: DETAILED_LAYOUT,
+  minimal: MINIMAL_LAYOUT,
+};

@@ -1,5 +1,5 @@
 import { OriginStats, type OriginIdentity } from './origin-stats.js';
-import { OTHER_ORIGIN, type PoolType } from '../metrics/catalog.js';
+import { OTHER_ORIGIN, type HistogramLayout, type PoolType } from '../metrics/catalog.js';
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'http:': 80, 'https:': 443 };
 /** Longest origin string looked at; anything longer is not an origin an app dials. */
@@ -40,6 +40,8 @@ export class OriginRegistry {
   /** `poolscope.pool.type` of every record: which client code the app would fix. */
   readonly poolType: PoolType;
   readonly #churnWindowMs: number;
+  /** The buckets of every record's histograms. */
+  readonly #layout: HistogramLayout;
   readonly #byKey = new Map<string, OriginStats>();
   /** Raw origin strings as undici hands them, each parsed once. */
   readonly #byRaw = new Map<string, OriginStats>();
@@ -53,7 +55,8 @@ export class OriginRegistry {
   /** Called once for each record created, `_other` included. */
   onOriginAdded: ((origin: OriginStats) => void) | undefined = undefined;
 
-  constructor(maxOrigins: number, churnWindowMs: number, poolType: PoolType) {
+  constructor(maxOrigins: number, churnWindowMs: number, poolType: PoolType, layout: HistogramLayout) {
+    this.#layout = layout;
     this.maxOrigins = maxOrigins;
     this.poolType = poolType;
     this.#churnWindowMs = churnWindowMs;
@@ -106,12 +109,12 @@ export class OriginRegistry {
   #add(identity: OriginIdentity): OriginStats {
     if (this.#byKey.size >= this.maxOrigins) {
       if (this.#other === undefined) {
-        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.poolType, this.#churnWindowMs);
+        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.poolType, this.#churnWindowMs, this.#layout);
         this.onOriginAdded?.(this.#other);
       }
       return this.#other;
     }
-    const stats = new OriginStats(identity, this.poolType, this.#churnWindowMs);
+    const stats = new OriginStats(identity, this.poolType, this.#churnWindowMs, this.#layout);
     this.#byKey.set(identity.key, stats);
     this.onOriginAdded?.(stats);
     return stats;

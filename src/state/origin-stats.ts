@@ -1,7 +1,7 @@
 import { BucketHistogram } from './histogram.js';
 import {
   ATTR_CONNECTION_STATE, ATTR_ERROR_TYPE, ATTR_PHASE, ATTR_POOL_TYPE, ATTR_PROTOCOL_VERSION, ATTR_REUSED,
-  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, BOUNDARIES, OTHER_ORIGIN, type PoolType,
+  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, OTHER_ORIGIN, type HistogramLayout, type PoolType,
 } from '../metrics/catalog.js';
 import { OwedPeaks, type Consumer } from './peaks.js';
 
@@ -70,22 +70,20 @@ export class OriginStats {
   readonly connectErrors = new Map<string, number>();
   savedSeconds = 0;
 
-  readonly setupDuration = new BucketHistogram(BOUNDARIES.setupDuration);
-  readonly timeToFirstByte = [
-    new BucketHistogram(BOUNDARIES.timeToFirstByte),
-    new BucketHistogram(BOUNDARIES.timeToFirstByte),
-  ] as const;
-  readonly connectionDuration = new BucketHistogram(BOUNDARIES.connectionDuration);
-  readonly connectionRequests = new BucketHistogram(BOUNDARIES.connectionRequests);
-  readonly idleTime = new BucketHistogram(BOUNDARIES.idleTime);
+  readonly setupDuration: BucketHistogram;
+  /** On a new connection, then on a reused one. */
+  readonly timeToFirstByte: readonly [BucketHistogram, BucketHistogram];
+  readonly connectionDuration: BucketHistogram;
+  readonly connectionRequests: BucketHistogram;
+  readonly idleTime: BucketHistogram;
   /**
    * For each reopen, how long the closed socket had been idle when one was needed again: the
    * keep-alive that would have kept it.
    */
-  readonly reopenedAfter = new BucketHistogram(BOUNDARIES.idleTime);
-  readonly timeInQueue = new BucketHistogram(BOUNDARIES.timeInQueue);
+  readonly reopenedAfter: BucketHistogram;
+  readonly timeInQueue: BucketHistogram;
   /** One per entry of PHASES. */
-  readonly phaseDuration = PHASES.map(() => new BucketHistogram(BOUNDARIES.phaseDuration));
+  readonly phaseDuration: readonly BucketHistogram[];
   readonly #churnWindowMs: number;
   /** Idle sockets that closed, oldest first, until a reopen uses them or the window passes. */
   readonly #idleCloses: Connection[] = [];
@@ -103,10 +101,18 @@ export class OriginStats {
   #slotEnd = -Infinity;
   readonly #attributeCache = new Map<string, Attributes>();
 
-  constructor(identity: OriginIdentity, poolType: PoolType, churnWindowMs: number) {
+  constructor(identity: OriginIdentity, poolType: PoolType, churnWindowMs: number, layout: HistogramLayout) {
     this.identity = identity;
     this.poolType = poolType;
     this.#churnWindowMs = churnWindowMs;
+    this.setupDuration = new BucketHistogram(layout.setupDuration);
+    this.timeToFirstByte = [new BucketHistogram(layout.timeToFirstByte), new BucketHistogram(layout.timeToFirstByte)];
+    this.connectionDuration = new BucketHistogram(layout.connectionDuration);
+    this.connectionRequests = new BucketHistogram(layout.connectionRequests);
+    this.idleTime = new BucketHistogram(layout.idleTime);
+    this.reopenedAfter = new BucketHistogram(layout.reopenedAfter);
+    this.timeInQueue = new BucketHistogram(layout.timeInQueue);
+    this.phaseDuration = PHASES.map(() => new BucketHistogram(layout.phaseDuration));
     this.attributes = Object.freeze(identity.host === OTHER_ORIGIN
       ? { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN, [ATTR_POOL_TYPE]: poolType }
       : {

@@ -51,12 +51,12 @@ export function scrape(url: string): Promise<string> {
 }
 
 /**
- * An agent serving `/metrics` on a free loopback port, after `requestsEach` requests to each of
- * `origins` origins (`origin-N.test`, all one loopback server; fifty origins at a time): an
+ * An agent serving `/metrics` on a free loopback port, its histograms in every bucket, after
+ * `requestsEach` requests to each of `origins` origins (`origin-N.test`, all one loopback server; fifty origins at a time): an
  * exposition as large as the test needs.
  */
 export async function agentWithOrigins(origins: number, requestsEach: number): Promise<{ agent: PoolscopeAgent; port: number }> {
-  const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: origins });
+  const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, maxOrigins: origins, histograms: 'detailed' });
   const server = await startServer();
   const dispatcher = new undici8.Agent({ connect: { lookup: loopbackLookup() } });
   for (let first = 0; first < origins; first += 50) {
