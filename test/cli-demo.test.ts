@@ -6,6 +6,7 @@ import { closedPort } from './helpers/servers.ts';
 
 interface ScenarioJson {
   name: string;
+  poolType: string;
   requests: number;
   reuseRate: number;
   connectionsOpened: number;
@@ -34,9 +35,11 @@ describe('poolscope demo', () => {
       return found;
     };
     const kinds = (name: string) => scenario(name).findings.map((finding) => finding.kind);
-    assert.deepEqual(document.scenarios.map((s) => s.name), ['client-per-request', 'shared-pool', 'short-keepalive', 'small-pool']);
+    assert.deepEqual(document.scenarios.map((s) => s.name),
+      ['client-per-request', 'shared-pool', 'short-keepalive', 'small-pool', 'https-agent-per-request']);
     for (const entry of document.scenarios) {
       assert.equal(entry.requests, 60, `${entry.name}: every call counted once`);
+      assert.equal(entry.poolType, entry.name === 'https-agent-per-request' ? 'http.Agent' : 'undici', entry.name);
       assert.ok(entry.wallMs > 0);
     }
 
@@ -69,6 +72,19 @@ describe('poolscope demo', () => {
     assert.ok(small.queueP95Ms! > 10 * RTT_MS, `p95 time in queue ${small.queueP95Ms} ms`);
     assert.match(queueing.change, /connections: \d+/);
     assert.ok(kinds('small-pool').includes('http2'));
+
+    // node:https with a new Agent per call: the same count, and the change in http.Agent's words.
+    const agentPerRequest = scenario('https-agent-per-request');
+    assert.match(run.stderr, /^https-agent-per-request: https\.request\(\) with a new https\.Agent for every call/m);
+    assert.equal(agentPerRequest.poolType, 'http.Agent');
+    assert.equal(agentPerRequest.reuseRate, 0);
+    assert.equal(agentPerRequest.connectionsOpened, 60);
+    assert.deepEqual(kinds('https-agent-per-request'), ['client-per-request']);
+    const [perCall] = agentPerRequest.findings;
+    assert.match(perCall!.evidence, /^60 pools created for 60 requests/);
+    assert.match(perCall!.change, /^Create one `new https\.Agent\(\{ keepAlive: true \}\)` when the service starts/);
+    assert.match(perCall!.change, /never `agent: false`/);
+    assert.doesNotMatch(perCall!.change, /dispatcher/, 'no undici setting for an http.Agent');
   });
 
   it('keeps /metrics up with --serve for poolscope report to read, until interrupted', async () => {
@@ -89,9 +105,10 @@ describe('poolscope demo', () => {
 
     const report = await runCli(['report', `http://127.0.0.1:${port}/metrics`, '--json', '--interval', '0']);
     assert.equal(report.code, 0, report.stderr);
-    const origins = (JSON.parse(report.stdout) as { origins: Array<{ requests: number }> }).origins;
-    assert.equal(origins.length, 4, 'one origin per scenario, and none for the reads of /metrics');
+    const origins = (JSON.parse(report.stdout) as { origins: Array<{ requests: number; poolType: string }> }).origins;
+    assert.equal(origins.length, 5, 'one origin per scenario, and none for the reads of /metrics');
     for (const origin of origins) assert.equal(origin.requests, 20);
+    assert.deepEqual(origins.map((origin) => origin.poolType).sort(), ['http.Agent', 'undici', 'undici', 'undici', 'undici']);
 
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');

@@ -14,6 +14,7 @@ import { closedPort, sleep, startServer, testCertificate, type Handler, type Tes
 /** An origin's line of `poolscope report --json`. */
 interface OriginLine {
   origin: string;
+  poolType: string | null;
   requests: number;
   reuseRate: number | null;
   connectionsOpened: number;
@@ -34,9 +35,11 @@ function parseReport(stdout: string): ReportJson {
   return JSON.parse(stdout) as ReportJson;
 }
 
+/** The origin's undici line: these origins are called through undici only. */
 function line(report: ReportJson, server: TestServer): OriginLine {
-  const found = report.origins.find((origin) => origin.origin === server.origin);
-  assert.ok(found, `no line for ${server.origin} in ${report.origins.map((o) => o.origin).join(', ')}`);
+  const found = report.origins.find((origin) => origin.origin === server.origin && origin.poolType === 'undici');
+  assert.ok(found, `no undici line for ${server.origin} in ${report.origins.map((o) => `${o.origin} ${o.poolType}`).join(', ')}`);
+  assert.equal(report.origins.filter((origin) => origin.origin === server.origin).length, 1, 'one line: one pool type');
   return found;
 }
 
@@ -195,7 +198,7 @@ describe('poolscope report on a real agent\'s /metrics', () => {
     const run = await runCli(['report', savedFile, '--json', '--fail-under', '0.85']);
     assert.equal(run.code, 1, run.stderr);
     const report = parseReport(run.stdout);
-    assert.deepEqual(new Set(report.failing), new Set([servers.perRequest.origin, servers.churn.origin]));
+    assert.deepEqual(new Set(report.failing), new Set([`${servers.perRequest.origin} (undici)`, `${servers.churn.origin} (undici)`]));
     assert.equal(line(report, servers.quiet).reuseRate, 0, 'too little traffic never fails, whatever its reuse');
 
     const passing = await runCli(['report', savedFile, '--json', '--fail-under', '0']);
@@ -206,9 +209,9 @@ describe('poolscope report on a real agent\'s /metrics', () => {
     const run = await runCli(['report', savedFile, '--fail-under', '0.85']);
     assert.equal(run.code, 1);
     assert.match(run.stdout, /│ origin\s+│ requests │ reuse │/);
-    assert.match(run.stdout, new RegExp(`${servers.churn.origin}\\n\\s+!!\\s+Connections close while idle`));
+    assert.match(run.stdout, new RegExp(`${servers.churn.origin} \\(undici\\)\\n\\s+!!\\s+Connections close while idle`));
     assert.match(run.stdout, /change\s+Set `new Agent\(\{ keepAliveTimeout: \d+ \}\)`/);
-    assert.match(run.stdout, new RegExp(`${servers.healthy.origin}\\n\\s+ok\\s+no problem found`));
+    assert.match(run.stdout, new RegExp(`${servers.healthy.origin} \\(undici\\)\\n\\s+ok\\s+no problem found`));
     assert.match(run.stdout, /Below 85% reuse: /);
   });
 

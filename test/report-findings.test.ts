@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { diagnose } from '../dist/cli/report/diagnose.js';
 import { parseExposition } from '../dist/cli/report/exposition.js';
-import { collectFigures } from '../dist/cli/report/figures.js';
+import { collectFigures, mean, quantile } from '../dist/cli/report/figures.js';
 
 const LABELS = 'server_address="ledger.internal",server_port="443",url_scheme="https",poolscope_pool_type="undici"';
 
@@ -25,4 +25,15 @@ it('an origin whose every connection fails is told so, not judged as too little 
     `poolscope_client_requests_total{${LABELS},poolscope_connection_reused="false"} 3`,
   ]);
   assert.deepEqual(quiet.map((finding) => finding.kind), ['too-little-traffic']);
+});
+
+it('reads no quantile from a histogram with sum and count only (POOLSCOPE_HISTOGRAMS=minimal), and its mean', () => {
+  const figures = collectFigures([parseExposition([
+    `poolscope_client_connection_setup_duration_bucket{${LABELS},le="+Inf"} 4`,
+    `poolscope_client_connection_setup_duration_sum{${LABELS}} 0.2`,
+    `poolscope_client_connection_setup_duration_count{${LABELS}} 4`,
+  ].join('\n'))]);
+  const setup = figures.origins.get('https://ledger.internal:443')!.setupDuration;
+  assert.equal(quantile(setup, 0.5), null);
+  assert.equal(mean(setup), 0.05);
 });

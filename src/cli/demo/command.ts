@@ -5,13 +5,13 @@ import { durationMs, percent } from '../format.js';
 import { figureTable, findingsBlock } from '../render.js';
 import { reportOrigin } from '../report/analysis.js';
 import { DEFAULT_MIN_REQUESTS, DEFAULT_REUSE_TARGET, type Finding } from '../report/diagnose.js';
-import { collectFigures } from '../report/figures.js';
+import { collectFigures, figuresKey } from '../report/figures.js';
 import { readSource, SourceError } from '../report/sources.js';
 import { selfSignedCertificate } from './certificate.js';
 import { startLatencyProxy } from './latency-proxy.js';
 import { startLlmApi } from './llm-api.js';
 import { startProgress } from './progress.js';
-import { loadAnthropicSdk, SCENARIOS, type AnthropicClient, type Scenario } from './scenarios.js';
+import { loadAnthropicSdk, SCENARIOS, type AnthropicClient, type Closable, type Scenario } from './scenarios.js';
 import { DEFAULTS, ENVIRONMENT } from '../../config.js';
 import { EXIT_OK, EXIT_TROUBLE } from '../exit-codes.js';
 
@@ -30,6 +30,8 @@ export interface DemoOptions {
 /** One scenario's row, as printed and as `--json` gives it. */
 export interface ScenarioResult {
   readonly name: string;
+  /** The kind of pool its calls went through: `undici` or `http.Agent`. */
+  readonly poolType: Scenario['poolType'];
   readonly requests: number;
   readonly reuseRate: number | null;
   readonly connectionsOpened: number;
@@ -108,29 +110,30 @@ async function runScenario(
   const proxy = await startLatencyProxy(apiPort, options.rttMs);
   const origin = `https://127.0.0.1:${proxy.port}`;
   const live = () => {
-    const figures = agent.snapshot().find((entry) => entry.origin === origin);
+    const figures = agent.snapshot().find((entry) => entry.origin === origin && entry.poolType === scenario.poolType);
     return { done, reuseRate: figures?.reuseRatio ?? null, connectionsOpened: figures?.connectionsOpened ?? 0 };
   };
   let done = 0;
   const progress = startProgress(scenario.name, scenario.describe(client.anthropic !== undefined), options.requests);
   const ticker = setInterval(() => progress.update(live()), PROGRESS_INTERVAL_MS);
   const started = performance.now();
-  let dispatchers: Dispatcher[] = [];
+  let pools: Closable[] = [];
   try {
-    dispatchers = await scenario.run({ origin, ...client, requests: options.requests, instrument: instrumentAgent, done: () => done++ });
+    pools = await scenario.run({ origin, ...client, requests: options.requests, instrument: instrumentAgent, done: () => done++ });
     const wallMs = performance.now() - started;
     clearInterval(ticker);
     progress.stop(live(), wallMs);
     // Read while the scenario's pool is still open: its connections are part of the figures.
-    const figures = collectFigures([await readSource(agent.metricsUrl!)]);
-    const originFigures = figures.origins.get(origin);
-    if (originFigures === undefined) throw new Error(`poolscope saw no traffic to ${origin}`);
+    const figures = collectFigures([await readSource(agent.metricsUrl!)], { byPoolType: true });
+    const originFigures = figures.origins.get(figuresKey(origin, scenario.poolType));
+    if (originFigures === undefined) throw new Error(`poolscope saw no ${scenario.poolType} traffic to ${origin}`);
     const requests = originFigures.requestsNew + originFigures.requestsReused;
     const report = reportOrigin(originFigures, figures.present,
       { minRequests: Math.min(DEFAULT_MIN_REQUESTS, options.requests), reuseTarget: DEFAULT_REUSE_TARGET },
       { seconds: wallMs / 1000, requestsPerSecond: requests / (wallMs / 1000), meanQueueSeconds: null });
     return {
       name: scenario.name,
+      poolType: scenario.poolType,
       requests: report.requests,
       reuseRate: report.reuseRate,
       connectionsOpened: report.connectionsOpened,
@@ -143,7 +146,7 @@ async function runScenario(
     };
   } finally {
     clearInterval(ticker);
-    await Promise.all(dispatchers.map((dispatcher) => dispatcher.close()));
+    await Promise.all(pools.map((pool) => pool.close()));
     await proxy.close();
   }
 }

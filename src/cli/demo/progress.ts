@@ -31,7 +31,7 @@ export function startProgress(name: string, description: string, total: number, 
   stream.write(`${description}\n`);
   const bar = new cliProgress.SingleBar({
     stream,
-    format: `${name.padEnd(18)} {bar} {value}/{total} requests | reuse {reuse} | {connections} connections opened`,
+    format: `${name.padEnd(24)} {bar} {value}/{total} requests | reuse {reuse} | {connections} connections opened`,
     barsize: 24,
     hideCursor: true,
     clearOnComplete: false,

@@ -1,3 +1,4 @@
+import https from 'node:https';
 import { Agent, request, type Dispatcher } from 'undici';
 
 /** What a scenario is given: where the API is, how to trust it, and how many calls to make. */
@@ -34,12 +35,19 @@ export async function loadAnthropicSdk(): Promise<AnthropicClient | undefined> {
   }
 }
 
+/** A pool a scenario leaves open for its figures to be read: closed afterwards. */
+export interface Closable {
+  close(): Promise<unknown> | void;
+}
+
 export interface Scenario {
   readonly name: string;
+  /** The `poolscope.pool.type` its calls are counted under. */
+  readonly poolType: 'undici' | 'http.Agent';
   /** One line for the terminal: what the client code does. */
   describe(withSdk: boolean): string;
-  /** Runs the calls, bounded by `requests`; returns the dispatchers to close once figures are read. */
-  run(context: ScenarioContext): Promise<Dispatcher[]>;
+  /** Runs the calls, bounded by `requests`; returns the pools to close once figures are read. */
+  run(context: ScenarioContext): Promise<Closable[]>;
 }
 
 const MODEL = 'demo-model';
@@ -83,6 +91,33 @@ async function fetchMessage(context: ScenarioContext, dispatcher: Dispatcher): P
   context.done();
 }
 
+/**
+ * A non-streamed message through node:https, as axios, got and node-fetch send one with the Agent
+ * given: the body read whole.
+ */
+function httpsMessage(context: ScenarioContext, agent: https.Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const call = https.request(`${context.origin}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'demo' },
+      agent,
+    }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        if (response.statusCode !== 200) return reject(new Error(`the demo API answered ${response.statusCode}`));
+        if (!body.includes('"type":"message"')) return reject(new Error('the demo API answer ended early'));
+        context.done();
+        resolve();
+      });
+    });
+    call.on('error', reject);
+    call.end(JSON.stringify({ model: MODEL, max_tokens: 64, messages: PROMPT }));
+  });
+}
+
 /** A streamed message through undici's `request()`, read event by event to the end. */
 async function streamMessage(context: ScenarioContext, dispatcher: Dispatcher): Promise<void> {
   const { statusCode, body } = await request(`${context.origin}/v1/messages`, {
@@ -110,6 +145,7 @@ async function sdkMessage(context: ScenarioContext, client: InstanceType<Anthrop
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'client-per-request',
+    poolType: 'undici',
     describe: () => 'fetch() with a new undici Agent for every call: the anti-pattern',
     async run(context) {
       await inParallel(SHARED_POOL_WORKERS, context.requests, async () => {
@@ -125,6 +161,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'shared-pool',
+    poolType: 'undici',
     describe: (withSdk) => `${SHARED_POOL_WORKERS} workers streaming through ${withSdk ? 'one Anthropic SDK client on ' : ''}` +
       `one shared Agent of ${SHARED_POOL_WORKERS} keep-alive connections`,
     async run(context) {
@@ -141,6 +178,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'short-keepalive',
+    poolType: 'undici',
     describe: () => `${BURSTS} bursts ${BURST_GAP_MS} ms apart through an Agent whose keepAliveTimeout is ${SHORT_KEEP_ALIVE_MS} ms`,
     async run(context) {
       const agent = new Agent({ keepAliveTimeout: SHORT_KEEP_ALIVE_MS, connect: { ca: context.ca } });
@@ -157,12 +195,23 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'small-pool',
+    poolType: 'undici',
     describe: () => `${SMALL_POOL_STREAMS} concurrent streams through a pool of ${SMALL_POOL_CONNECTIONS} connections`,
     async run(context) {
       const agent = new Agent({ connections: SMALL_POOL_CONNECTIONS, connect: { ca: context.ca } });
       const dispatcher = context.instrument(agent);
       await inParallel(SMALL_POOL_STREAMS, context.requests, () => streamMessage(context, dispatcher));
       return [agent];
+    },
+  },
+  {
+    name: 'https-agent-per-request',
+    poolType: 'http.Agent',
+    describe: () => 'https.request() with a new https.Agent for every call, as code that hands axios or got a new Agent per call does',
+    async run(context) {
+      // Node's Agent defaults: no keep-alive, so each socket closes after its response.
+      await inParallel(SHARED_POOL_WORKERS, context.requests, () => httpsMessage(context, new https.Agent({ ca: context.ca })));
+      return [];
     },
   },
 ];

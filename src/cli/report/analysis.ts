@@ -4,7 +4,7 @@ import { quantile, requestsOf, reuseRateOf, type Figures, type OriginFigures } f
 /** One origin's line of the report, as printed and as `--json` gives it. */
 export interface OriginReport {
   readonly origin: string;
-  /** The kind of pool (`undici`, `http.Agent`) when the report keeps them apart (`--prometheus`); null when it adds them up. */
+  /** The kind of pool (`undici`, `http.Agent`); null for series without `poolscope_pool_type`. */
   readonly poolType: string | null;
   readonly requests: number;
   readonly reuseRate: number | null;

@@ -42,7 +42,7 @@ export interface ReportDocument extends Analysis {
   /** The Prometheus window the figures cover; null when they were read from /metrics or files. */
   readonly window: WindowDocument | null;
   readonly failUnder: number | null;
-  /** Origins with enough traffic whose reuse is below `failUnder`, as the report heads them (with the pool type under --prometheus). */
+  /** Origins with enough traffic whose reuse is below `failUnder`, as the report heads them: `origin (pool type)`. */
   readonly failing: string[];
 }
 
@@ -107,7 +107,8 @@ export async function buildReport(options: ReportOptions, warn: (text: string) =
   if (options.window !== undefined) return buildWindowReport(options, options.window, warn);
   const headers = options.headers ?? {};
   const first = await readAll(options.sources, headers);
-  const figures = collectFigures(first);
+  // An origin called through undici and through an http.Agent gets a line per pool, as each has its own settings.
+  const figures = collectFigures(first, { byPoolType: true });
   if (figures.present.size === 0) {
     throw new SourceError(`no poolscope series in ${options.sources.join(', ')}: is that the /metrics of an app started with poolscope?`);
   }
@@ -120,7 +121,7 @@ export async function buildReport(options: ReportOptions, warn: (text: string) =
     const started = performance.now();
     await sleep(options.intervalSeconds * 1000);
     const second = await readAll(options.sources, headers);
-    latest = collectFigures(second);
+    latest = collectFigures(second, { byPoolType: true });
     throughputs = throughputsBetween(figures, latest, (performance.now() - started) / 1000);
   }
   const analysis = analyse(latest, options, throughputs);

@@ -3,6 +3,7 @@ import { duration, percent, plural } from '../format.js';
 import { SERIES, type SeriesKey } from './series.js';
 import { DEFAULTS } from '../../config.js';
 import { advisedKeepAliveMs, MAX_SENSIBLE_KEEP_ALIVE_MS } from './keep-alive.js';
+import { changesFor, type Changes } from './changes.js';
 
 export type FindingKind =
   | 'too-little-traffic'
@@ -66,7 +67,7 @@ export function hasEnoughTraffic(figures: OriginFigures, options: DiagnosisOptio
   return requestsOf(figures) >= options.minRequests;
 }
 
-/** Findings for one origin, most fundamental cause first. */
+/** Findings for one origin, most fundamental cause first, each change in the words of its kind of pool. */
 export function diagnose(
   figures: OriginFigures,
   present: ReadonlySet<SeriesKey>,
@@ -76,7 +77,7 @@ export function diagnose(
   const requests = requestsOf(figures);
   if (requests < options.minRequests) {
     // An origin whose every connection fails sends no request at all: its errors are the finding.
-    const failing = connectErrors(figures);
+    const failing = connectErrors(figures, changesFor(figures));
     if (failing) return [failing];
     return [{
       kind: 'too-little-traffic',
@@ -86,38 +87,37 @@ export function diagnose(
     }];
   }
   const findings: Finding[] = [];
-  const perRequest = present.has('poolsCreated') ? clientPerRequest(figures) : undefined;
+  const changes = changesFor(figures);
+  const perRequest = present.has('poolsCreated') ? clientPerRequest(figures, changes) : undefined;
   if (perRequest) findings.push(perRequest);
   // A client per request closes its sockets with it, so its reconnects are not a keep-alive problem.
-  const churn = !perRequest && present.has('connectionsReopened') ? keepAliveChurn(figures) : undefined;
+  const churn = !perRequest && present.has('connectionsReopened') ? keepAliveChurn(figures, changes) : undefined;
   if (churn) findings.push(churn);
-  const queueing = present.has('timeInQueue') ? poolTooSmall(figures, throughput) : undefined;
+  const queueing = present.has('timeInQueue') ? poolTooSmall(figures, changes, throughput) : undefined;
   if (queueing) findings.push(queueing.finding);
-  const http2 = multiplexing(figures, queueing?.demand ?? figures.activeRequestsPeak);
+  const http2 = multiplexing(figures, changes, queueing?.demand ?? figures.activeRequestsPeak);
   if (http2) findings.push(http2);
-  const errors = connectErrors(figures);
+  const errors = connectErrors(figures, changes);
   if (errors) findings.push(errors);
   const reuse = reuseRateOf(figures) ?? 0;
-  if (!perRequest && !churn && reuse < options.reuseTarget) findings.push(lowReuse(figures, reuse, options.reuseTarget));
+  if (!perRequest && !churn && reuse < options.reuseTarget) findings.push(lowReuse(figures, changes, reuse, options.reuseTarget));
   return findings;
 }
 
-function clientPerRequest(figures: OriginFigures): Finding | undefined {
+function clientPerRequest(figures: OriginFigures, changes: Changes): Finding | undefined {
   const requests = requestsOf(figures);
   const pools = figures.poolsCreated;
   if (pools < 2 || pools < POOLS_PER_REQUEST * requests) return undefined;
   return {
     kind: 'client-per-request',
-    summary: 'A new client (Agent, Pool or SDK client) is built for the calls: every one starts without a warm connection.',
+    summary: changes.clientPerRequestSummary,
     evidence: `${plural(pools, 'pool')} created for ${plural(requests, 'request')} (one per ${(requests / pools).toFixed(1)} requests); ` +
       `${plural(figures.connectionsOpened, 'connection')} opened, reuse ${percent(reuseRateOf(figures))}.`,
-    change: 'Create one Agent when the service starts and pass it to every call (`fetch(url, { dispatcher: agent })`, ' +
-      '`request(url, { dispatcher: agent })`), or install it once with `setGlobalDispatcher(agent)`; ' +
-      'build SDK clients (Anthropic, OpenAI) once and share them.',
+    change: changes.clientPerRequest,
   };
 }
 
-function keepAliveChurn(figures: OriginFigures): Finding | undefined {
+function keepAliveChurn(figures: OriginFigures, changes: Changes): Finding | undefined {
   const reopened = figures.connectionsReopened;
   if (reopened < 2 || reopened < CHURN_SHARE * figures.connectionsOpened) return undefined;
   // The longest idle before a reuse is what the keep-alive covers today; the gaps that closed
@@ -131,29 +131,23 @@ function keepAliveChurn(figures: OriginFigures): Finding | undefined {
     summary: 'Connections close while idle just before the next call needs one: the keep-alive is shorter than the gaps between calls.',
     evidence: `${reopened} of ${plural(figures.connectionsOpened, 'new connection')} were opened within ` +
       `${CHURN_WINDOW_SECONDS} s after an idle one to this origin had closed${gaps}${covered}; reuse ${percent(reuseRateOf(figures))}.`,
-    change: keepAliveChange(gapP95),
+    change: keepAliveChange(gapP95, changes),
   };
 }
 
 /** The keep-alive that covers the gaps, or why none would. */
-function keepAliveChange(gapP95: number | null): string {
-  if (gapP95 === null) {
-    return 'Raise keepAliveTimeout on the Agent or Pool above the pauses between calls. These sources export no gaps ' +
-      '(`poolscope.client.connection.reopened_after`) to size it from: read an agent that does.';
-  }
+function keepAliveChange(gapP95: number | null, changes: Changes): string {
+  if (gapP95 === null) return changes.keepAliveUnsized;
   const advisedMs = advisedKeepAliveMs(gapP95);
   if (advisedMs > MAX_SENSIBLE_KEEP_ALIVE_MS) {
     return 'No keep-alive covers these gaps: they run past a minute, longer than servers and load balancers keep an idle ' +
       'connection open. Expect a new connection after each pause, or send a cheap request just before a burst so that ' +
       'its first call does not pay for the setup.';
   }
-  return `Set \`new Agent({ keepAliveTimeout: ${advisedMs} })\` (or the same on the Pool): above the gaps that closed ` +
-    'connections here, with headroom. The server must keep an idle connection at least as long: a `Keep-Alive: timeout` ' +
-    'it sends caps the Agent\'s keep-alive (less keepAliveTimeoutThreshold), so raise its idle timeout, or the load ' +
-    'balancer\'s, where it is shorter.';
+  return changes.keepAlive(advisedMs);
 }
 
-function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined): { finding: Finding; demand: number } | undefined {
+function poolTooSmall(figures: OriginFigures, changes: Changes, throughput: Throughput | undefined): { finding: Finding; demand: number } | undefined {
   const queueP95 = quantile(figures.timeInQueue, 0.95);
   const meanQueue = throughput?.meanQueueSeconds ?? mean(figures.timeInQueue);
   if (queueP95 === null || meanQueue === null || queueP95 < QUEUE_FLOOR_SECONDS) return undefined;
@@ -172,8 +166,7 @@ function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined
   const evidence = `p95 time in queue ${duration(queueP95)}${setup}; requests waited ${duration(wait)} on average for ${held}.`;
   const summary = 'Requests wait for a free connection: the pool is smaller than the concurrency the calls need.';
   if (throughput === undefined || throughput.requestsPerSecond <= 0 || connections === 0) {
-    const raise = connections === 0 ? 'Raise `connections` on the Agent or Pool (double it to start)'
-      : `Raise \`connections\` on the Agent or Pool above ${perPool} (${perPool * 2} to start)`;
+    const raise = changes.poolFirstStep(perPool);
     return {
       demand: figures.activeRequestsPeak,
       finding: {
@@ -193,26 +186,24 @@ function poolTooSmall(figures: OriginFigures, throughput: Throughput | undefined
       kind: 'pool-too-small', summary,
       evidence: `${evidence} At ${rate(throughput.requestsPerSecond)}, Little's law puts ${waiting.toFixed(1)} requests ` +
         `in the queue at any moment on top of the ${connections} being served.`,
-      change: `Size the pool for at least ${Math.ceil(demand)} requests at once: \`new Agent({ connections: ${needed} })\` ` +
-        `(or the same on the Pool; it allows ${perPool} now). HTTP/2 is the other way to carry them on one connection.`,
+      change: `Size the pool for at least ${Math.ceil(demand)} requests at once: ${changes.poolSize(needed, perPool)}`,
     },
   };
 }
 
-function multiplexing(figures: OriginFigures, demand: number): Finding | undefined {
-  if (demand < HTTP2_CONCURRENCY || !figures.origin.startsWith('https://')) return undefined;
+function multiplexing(figures: OriginFigures, changes: Changes, demand: number): Finding | undefined {
+  if (changes.http2 === undefined || demand < HTTP2_CONCURRENCY || !figures.origin.startsWith('https://')) return undefined;
   if ((figures.openedByProtocol.get('2') ?? 0) > 0 || figures.streamsPeak > 1) return undefined;
   return {
     kind: 'http2',
     summary: 'Many requests in flight at once, each on its own HTTP/1.1 connection.',
     evidence: `up to ${Math.ceil(demand)} requests at once; all ${plural(figures.connectionsOpened, 'connection')} HTTP/1.1, ` +
       `at most ${Math.max(figures.streamsPeak, 1)} request on any one.`,
-    change: 'If the server speaks HTTP/2, one connection carries them all: `new Agent({ allowH2: true })` ' +
-      '(undici 7; undici 8 negotiates HTTP/2 by default).',
+    change: changes.http2,
   };
 }
 
-function connectErrors(figures: OriginFigures): Finding | undefined {
+function connectErrors(figures: OriginFigures, changes: Changes): Finding | undefined {
   let total = 0;
   for (const count of figures.connectionErrors.values()) total += count;
   if (total === 0 || total < CONNECT_ERROR_SHARE * requestsOf(figures)) return undefined;
@@ -222,12 +213,11 @@ function connectErrors(figures: OriginFigures): Finding | undefined {
     kind: 'connect-errors',
     summary: 'Connection attempts fail.',
     evidence: `${plural(total, 'failed connection attempt')} (${types}) for ${plural(figures.connectionsOpened, 'connection')} opened.`,
-    change: 'ECONNREFUSED: nothing listens at that address and port; a timeout: the host is unreachable or overloaded; ' +
-      'a certificate error: the client does not trust the server\'s certificate (the `connect: { ca }` option).',
+    change: changes.connectErrors,
   };
 }
 
-function lowReuse(figures: OriginFigures, reuse: number, target: number): Finding {
+function lowReuse(figures: OriginFigures, changes: Changes, reuse: number, target: number): Finding {
   const perConnection = mean(figures.connectionRequests);
   const served = perConnection === null ? '' : `; closed connections had served ${perConnection.toFixed(1)} requests each on average`;
   return {
@@ -235,8 +225,7 @@ function lowReuse(figures: OriginFigures, reuse: number, target: number): Findin
     summary: 'Most requests open a new connection.',
     evidence: `reuse ${percent(reuse)}, below ${percent(target)}: ${plural(figures.connectionsOpened, 'connection')} ` +
       `opened for ${plural(requestsOf(figures), 'request')}${served}.`,
-    change: 'Look for connections closed after a request: `Connection: close` from the server or the client, `reset: true` ' +
-      'on requests, or a server whose keep-alive is off; keep one Agent for the origin.',
+    change: changes.lowReuse,
   };
 }
 

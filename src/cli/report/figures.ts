@@ -12,7 +12,7 @@ export interface Histogram {
 /** One origin's figures, added up over every source (instance) that reports it. */
 export interface OriginFigures {
   readonly origin: string;
-  /** `poolscope_pool_type` when the figures keep pool types apart; null when they add them up. */
+  /** `poolscope_pool_type` when the figures keep pool types apart (and the series carry it); null when they add them up. */
   readonly poolType: string | null;
   requestsNew: number;
   requestsReused: number;
@@ -73,6 +73,12 @@ export function originOf(labels: Readonly<Record<string, string>>): string | und
   return `${labels[LABEL.scheme] ?? 'http'}://${host}:${labels[LABEL.port] ?? ''}`;
 }
 
+/** A series' `poolscope_pool_type`; null for one without (an exposition older than the label). */
+export function poolTypeOf(labels: Readonly<Record<string, string>>): string | null {
+  const poolType = labels[LABEL.poolType];
+  return poolType === undefined || poolType === '' ? null : poolType;
+}
+
 /** The key of an origin's figures in `Figures.origins`: the origin, and its pool type where kept apart. */
 export function figuresKey(origin: string, poolType: string | null): string {
   return poolType === null ? origin : `${origin} (${poolType})`;
@@ -119,7 +125,7 @@ export function collectFigures(expositions: readonly Sample[][], options: { byPo
       present.add(series.key);
       const origin = originOf(sample.labels);
       if (origin === undefined || !Number.isFinite(sample.value)) continue;
-      const poolType = options.byPoolType ? sample.labels[LABEL.poolType] ?? '' : null;
+      const poolType = options.byPoolType ? poolTypeOf(sample.labels) : null;
       const key = figuresKey(origin, poolType);
       let figures = origins.get(key);
       if (figures === undefined) origins.set(key, figures = emptyFigures(origin, poolType));
@@ -168,7 +174,8 @@ function record(figures: OriginFigures, key: SeriesKey, part: string | undefined
 export function quantile(histogram: Histogram, q: number): number | null {
   const bounds = [...histogram.buckets.keys()].sort((a, b) => a - b);
   const total = histogram.buckets.get(Infinity) ?? histogram.count;
-  if (total <= 0 || bounds.length === 0) return null;
+  // Without a finite bucket (POOLSCOPE_HISTOGRAMS=minimal) there is a mean, but no quantile.
+  if (total <= 0 || !Number.isFinite(bounds[0] ?? Infinity)) return null;
   const rank = q * total;
   let previousBound = 0;
   let previousCount = 0;

@@ -8,7 +8,7 @@
  */
 import type { Throughput } from './diagnose.js';
 import type { Sample } from './exposition.js';
-import { collectFigures, figuresKey, mean, originOf, type Figures, type Histogram, type OriginFigures } from './figures.js';
+import { collectFigures, figuresKey, mean, originOf, poolTypeOf, type Figures, type Histogram, type OriginFigures } from './figures.js';
 import { inTurns, PrometheusApi, QUERY_CONCURRENCY, shownUrl } from './prometheus-api.js';
 import { LABEL, SERIES, type SeriesKey } from './series.js';
 import { SourceError } from './sources.js';
@@ -176,7 +176,7 @@ export async function readWindow(window: WindowOptions, headers: Readonly<Record
     const perSecond = new Map<string, number>();
     for (const series of rates!) {
       const origin = originOf(series.metric);
-      if (origin !== undefined && Number.isFinite(series.value)) perSecond.set(figuresKey(origin, series.metric[LABEL.poolType] ?? ''), series.value);
+      if (origin !== undefined && Number.isFinite(series.value)) perSecond.set(figuresKey(origin, poolTypeOf(series.metric)), series.value);
     }
     const throughputs = new Map<string, Throughput>();
     for (const [key, origin] of figures.origins) {
