@@ -13,55 +13,17 @@ import { start, type PoolscopeAgent } from 'poolscope';
 import { runCli } from './helpers/cli.ts';
 import { undici8 } from './helpers/clients.ts';
 import { nodeRequest } from './helpers/node-http.ts';
-import { sleep, startServer, testCertificate, type Handler, type TestServer } from './helpers/servers.ts';
-
-/** An origin's line of `poolscope report --json`. */
-interface OriginLine {
-  origin: string;
-  poolType: string | null;
-  requests: number;
-  reuseRate: number | null;
-  connectionsOpened: number;
-  peakActive: number;
-  findings: Array<{ kind: string; summary: string; evidence: string; change: string }>;
-}
-interface ReportJson { origins: OriginLine[]; failing: string[]; throughputSeconds: number | null }
+import { inParallel, kinds, line, parseReport, slow, type OriginLine, type ReportJson } from './helpers/report.ts';
+import { sleep, startServer, testCertificate, type TestServer } from './helpers/servers.ts';
 
 const CHURN_TIMEOUT_MS = 200;
 const CHURN_GAP_MS = 800;
 const MAX_SOCKETS = 2;
 
-const slow = (ms: number): Handler => (request, response) => {
-  request.resume();
-  request.on('end', () => setTimeout(() => response.end('ok'), ms));
-};
-
-function parseReport(stdout: string): ReportJson {
-  return JSON.parse(stdout) as ReportJson;
-}
-
-function line(report: ReportJson, server: TestServer, poolType = 'http.Agent'): OriginLine {
-  const found = report.origins.find((origin) => origin.origin === server.origin && origin.poolType === poolType);
-  assert.ok(found, `no ${poolType} line for ${server.origin} in ${report.origins.map((o) => `${o.origin} ${o.poolType}`).join(', ')}`);
-  return found;
-}
-
-function kinds(origin: OriginLine): string[] {
-  return origin.findings.map((finding) => finding.kind);
-}
-
 function finding(origin: OriginLine, kind: string): OriginLine['findings'][number] {
   const found = origin.findings.find((f) => f.kind === kind);
   assert.ok(found, `no ${kind} in ${JSON.stringify(origin.findings)}`);
   return found;
-}
-
-/** `workers` loops making `total` calls in all. */
-async function inParallel(workers: number, total: number, call: () => Promise<unknown>): Promise<void> {
-  let started = 0;
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (started++ < total) await call();
-  }));
 }
 
 async function get(server: TestServer, agent: http.Agent | false): Promise<void> {
@@ -149,13 +111,13 @@ describe('poolscope report on origins called through node:http', () => {
     assert.equal(run.code, 0, run.stderr);
     const report = parseReport(run.stdout);
     for (const server of [servers.perRequest, servers.churn, servers.queue, servers.fanOut, servers.keepAliveOff, servers.serverHint]) {
-      const origin = line(report, server);
+      const origin = line(report, server, 'http.Agent');
       assert.equal(origin.requests, server.truth.requests, `${server.origin}: requests = what the server received`);
       assert.equal(origin.connectionsOpened, server.truth.connections, `${server.origin}: connections = what it accepted`);
       assert.equal(report.origins.filter((o) => o.origin === server.origin).length, 1, `${server.origin}: one pool type, one line`);
     }
 
-    const perRequest = line(report, servers.perRequest);
+    const perRequest = line(report, servers.perRequest, 'http.Agent');
     assert.equal(perRequest.reuseRate, 0);
     assert.deepEqual(kinds(perRequest), ['client-per-request']);
     const [perCall] = perRequest.findings;
@@ -164,7 +126,7 @@ describe('poolscope report on origins called through node:http', () => {
     assert.match(perCall!.change, /never `agent: false`/);
     assert.doesNotMatch(perCall!.change, /dispatcher|https\.Agent/, 'undici\'s settings, or https, for an http origin');
 
-    const churn = line(report, servers.churn);
+    const churn = line(report, servers.churn, 'http.Agent');
     assert.deepEqual(kinds(churn), ['keep-alive-churn']);
     const closing = churn.findings[0]!;
     assert.match(closing.evidence, /^4 of 5 new connections were opened within 60 s after an idle one/);
@@ -178,7 +140,7 @@ describe('poolscope report on origins called through node:http', () => {
     assert.doesNotMatch(closing.change, /keepAliveTimeout/);
 
     // A saved file is one reading: no throughput, so a first step from the size the Agent allows.
-    const queue = line(report, servers.queue);
+    const queue = line(report, servers.queue, 'http.Agent');
     assert.equal(queue.connectionsOpened, MAX_SOCKETS);
     const queueing = finding(queue, 'pool-too-small');
     assert.match(queueing.evidence, /for one of the 2 connections open/);
@@ -186,13 +148,13 @@ describe('poolscope report on origins called through node:http', () => {
     assert.doesNotMatch(queueing.change, /connections:/);
 
     // Demand enough for HTTP/2 advice over undici, but node:http has no HTTP/2 Agent to offer.
-    const fanOut = line(report, servers.fanOut);
+    const fanOut = line(report, servers.fanOut, 'http.Agent');
     assert.equal(fanOut.connectionsOpened, 12);
     assert.ok(fanOut.peakActive >= 12, `peak ${fanOut.peakActive}`);
     assert.deepEqual(fanOut.findings, []);
 
     for (const server of [servers.keepAliveOff, servers.serverHint]) {
-      const origin = line(report, server);
+      const origin = line(report, server, 'http.Agent');
       assert.equal(origin.reuseRate, 0, server.origin);
       assert.equal(origin.connectionsOpened, 24);
       assert.deepEqual(kinds(origin), ['low-reuse'], JSON.stringify(origin.findings));
@@ -231,7 +193,7 @@ describe('poolscope report on origins called through node:http', () => {
     assert.equal(run.code, 0, run.stderr);
     const report = parseReport(run.stdout);
     assert.equal(report.throughputSeconds, 1);
-    const queueing = finding(line(report, queue), 'pool-too-small');
+    const queueing = finding(line(report, queue, 'http.Agent'), 'pool-too-small');
     assert.match(queueing.evidence, /Little's law puts [\d.]+ requests in the queue at any moment on top of the 2 being served/);
     const demand = Number(/^Size the pool for at least (\d+) requests at once: /.exec(queueing.change)?.[1]);
     // One Agent: it needs room for the whole demand, and at least one socket more than it allows.

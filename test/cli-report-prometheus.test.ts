@@ -6,25 +6,8 @@ import { instrument, start, type PoolscopeAgent } from 'poolscope';
 import { undici8 } from './helpers/clients.ts';
 import { runCli, type CliRun } from './helpers/cli.ts';
 import { needs, startPrometheus, type PrometheusServer, type PromResult } from './helpers/prometheus.ts';
+import { slow, type OriginLine, type ReportJson } from './helpers/report.ts';
 import { closedPort, sleep, startServer, type Handler, type TestServer } from './helpers/servers.ts';
-
-/** An origin's line of `poolscope report --json`. */
-interface OriginLine {
-  origin: string;
-  poolType: string | null;
-  requests: number;
-  reuseRate: number | null;
-  queueP95Ms: number | null;
-  enoughTraffic: boolean;
-  findings: Array<{ kind: string; summary: string; evidence: string; change: string }>;
-}
-interface ReportJson {
-  sources: string[];
-  origins: OriginLine[];
-  failing: string[];
-  throughputSeconds: number | null;
-  window: { prometheus: string; selector: string; range: string; rangeSeconds: number; at: string } | null;
-}
 
 const JOB = 'poolscope-report-window';
 const RANGE = '5m';
@@ -32,10 +15,6 @@ const RANGE = '5m';
 const WORKLOAD_MS = 3_000;
 const TOKEN = 's3cret';
 
-const slow = (ms: number): Handler => (request, response) => {
-  request.resume();
-  request.on('end', () => setTimeout(() => response.end('ok'), ms));
-};
 const closing: Handler = (request, response) => {
   request.resume();
   request.on('end', () => {

@@ -9,42 +9,16 @@ import { instrument, start, type PoolscopeAgent } from 'poolscope';
 import { undici8 } from './helpers/clients.ts';
 import { runCli } from './helpers/cli.ts';
 import { NO_APP_SDK } from './helpers/processes.ts';
-import { closedPort, sleep, startServer, testCertificate, type Handler, type TestServer } from './helpers/servers.ts';
-
-/** An origin's line of `poolscope report --json`. */
-interface OriginLine {
-  origin: string;
-  poolType: string | null;
-  requests: number;
-  reuseRate: number | null;
-  connectionsOpened: number;
-  enoughTraffic: boolean;
-  findings: Array<{ kind: string; summary: string; evidence: string; change: string }>;
-}
-interface ReportJson { origins: OriginLine[]; failing: string[]; notChecked: string[]; throughputSeconds: number | null }
+import { inParallel, kinds, line as poolTypeLine, parseReport, slow, type OriginLine, type ReportJson } from './helpers/report.ts';
+import { closedPort, sleep, startServer, testCertificate, type TestServer } from './helpers/servers.ts';
 
 const CHURN_KEEP_ALIVE_MS = 200;
 const CHURN_GAP_MS = 800;
 
-const slow = (ms: number): Handler => (request, response) => {
-  request.resume();
-  request.on('end', () => setTimeout(() => response.end('ok'), ms));
-};
-
-function parseReport(stdout: string): ReportJson {
-  return JSON.parse(stdout) as ReportJson;
-}
-
 /** The origin's undici line: these origins are called through undici only. */
 function line(report: ReportJson, server: TestServer): OriginLine {
-  const found = report.origins.find((origin) => origin.origin === server.origin && origin.poolType === 'undici');
-  assert.ok(found, `no undici line for ${server.origin} in ${report.origins.map((o) => `${o.origin} ${o.poolType}`).join(', ')}`);
   assert.equal(report.origins.filter((origin) => origin.origin === server.origin).length, 1, 'one line: one pool type');
-  return found;
-}
-
-function kinds(origin: OriginLine): string[] {
-  return origin.findings.map((finding) => finding.kind);
+  return poolTypeLine(report, server, 'undici');
 }
 
 /** poolscope's `instrument()` on an undici 8 Agent. */
@@ -55,14 +29,6 @@ function instrumented(agent: undici8.Agent): undici8.Dispatcher {
 async function get(dispatcher: undici8.Dispatcher, server: TestServer): Promise<void> {
   const response = await undici8.request(`${server.origin}/v1/messages`, { dispatcher });
   await response.body.text();
-}
-
-/** `workers` loops making `total` calls in all. */
-async function inParallel(workers: number, total: number, call: () => Promise<void>): Promise<void> {
-  let started = 0;
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (started++ < total) await call();
-  }));
 }
 
 describe('poolscope report on a real agent\'s /metrics', () => {

@@ -10,6 +10,7 @@ import { after, it } from 'node:test';
 import { start } from 'poolscope';
 import { assertMatchesServer, scrape } from './helpers/agent.ts';
 import { clients } from './helpers/clients.ts';
+import { escapes, LABEL_VALUE, random, recordPayloads, SECRET, throwing, throwingBare } from './helpers/hostile.ts';
 import { eventually, sleep, startServer, testCertificate } from './helpers/servers.ts';
 
 const CHANNELS = [
@@ -23,30 +24,7 @@ const SEED = 0x7a11;
 const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0 });
 after(() => agent.shutdown());
 
-const uncaught: unknown[] = [];
-process.on('uncaughtException', (error) => uncaught.push(error));
-const warnings: Error[] = [];
-process.on('warning', (warning) => {
-  if (warning.name === 'PoolscopeWarning') warnings.push(warning);
-});
-
-/** A deterministic generator: a failure names the seed that reproduces it. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-const throwing = (): never => {
-  throw new Error('hostile getter');
-};
-/** Throws what cannot even be made a string: an object without a prototype. */
-const throwingBare = (): never => {
-  throw Object.create(null);
-};
-const SECRET = 'sk-live-hunter2';
+const { uncaught, warnings } = escapes();
 
 /** Values a field can be given instead of what undici puts there. */
 function hostileValues(): unknown[] {
@@ -105,28 +83,20 @@ function mutate(payload: object, next: () => number, values: unknown[]): object 
   return copy;
 }
 
-/** Publishes records of real traffic: HTTP/1.1 and HTTPS through every client flavour. */
-async function recordRealPayloads(): Promise<Array<[channel: string, payload: object]>> {
-  const recorded: Array<[string, object]> = [];
-  const recorders = CHANNELS.map((name) => {
-    const recorder = (message: unknown) => {
-      if (typeof message === 'object' && message !== null && recorded.length < 2000) recorded.push([name, message]);
-    };
-    diagnosticsChannel.subscribe(name, recorder);
-    return [name, recorder] as const;
+/** Records real traffic's payloads: HTTP/1.1 and HTTPS through every client flavour. */
+function recordRealPayloads(): Promise<Array<[channel: string, payload: object]>> {
+  return recordPayloads<object>(CHANNELS, 2000, async () => {
+    const plain = await startServer();
+    const tls = await startServer({ tls: await testCertificate() });
+    for (const client of clients()) {
+      await client.request(`${plain.origin}/record?token=${SECRET}`, { headers: { authorization: `Bearer ${SECRET}` } });
+      await client.request(`${tls.origin}/record`).catch(() => {});
+      await client.close();
+    }
   });
-  const plain = await startServer();
-  const tls = await startServer({ tls: await testCertificate() });
-  for (const client of clients()) {
-    await client.request(`${plain.origin}/record?token=${SECRET}`, { headers: { authorization: `Bearer ${SECRET}` } });
-    await client.request(`${tls.origin}/record`).catch(() => {});
-    await client.close();
-  }
-  for (const [name, recorder] of recorders) diagnosticsChannel.unsubscribe(name, recorder);
-  return recorded;
 }
 
-const LABEL_VALUE = /^[a-z0-9._:-]{1,253}$|^_other$/;
+
 
 it('survives mutated real payloads on every channel, keeps labels clean, and counts real traffic after it exactly', async () => {
   const recorded = await recordRealPayloads();

@@ -12,6 +12,7 @@ import { start } from 'poolscope';
 import { scrape } from './helpers/agent.ts';
 import { assertAgentMatchesServer, nodeRequest } from './helpers/node-http.ts';
 import { closedPort, eventually, sleep, startServer, testCertificate } from './helpers/servers.ts';
+import { escapes, LABEL_VALUE, random, recordPayloads, SECRET, throwing, throwingBare } from './helpers/hostile.ts';
 
 const CHANNELS = [
   'net.client.socket', 'http.client.request.created', 'http.client.request.start', 'http.client.response.finish',
@@ -19,33 +20,11 @@ const CHANNELS = [
 ];
 const MUTATIONS_PER_PAYLOAD = 200;
 const SEED = 0x4a9e;
-const SECRET = 'sk-live-hunter2';
 
 const agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0 });
 after(() => agent.shutdown());
 
-const uncaught: unknown[] = [];
-process.on('uncaughtException', (error) => uncaught.push(error));
-const warnings: Error[] = [];
-process.on('warning', (warning) => {
-  if (warning.name === 'PoolscopeWarning') warnings.push(warning);
-});
-
-/** A deterministic generator: a failure names the seed that reproduces it. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-const throwing = (): never => {
-  throw new Error('hostile getter');
-};
-const throwingBare = (): never => {
-  throw Object.create(null);
-};
+const { uncaught, warnings } = escapes();
 
 /** Values a field can be given instead of what Node puts there. */
 function hostileValues(): unknown[] {
@@ -100,32 +79,24 @@ function mutate(payload: Record<string, unknown>, next: () => number, values: un
 }
 
 /** Records real payloads: http and https, the global Agent and one of its own, a refused port, an untrusted certificate. */
-async function recordRealPayloads(): Promise<Array<[channel: string, payload: Record<string, unknown>]>> {
-  const recorded: Array<[string, Record<string, unknown>]> = [];
-  const recorders = CHANNELS.map((name) => {
-    const recorder = (message: unknown) => {
-      if (typeof message === 'object' && message !== null && recorded.length < 400) recorded.push([name, message as Record<string, unknown>]);
-    };
-    diagnosticsChannel.subscribe(name, recorder);
-    return [name, recorder] as const;
+function recordRealPayloads(): Promise<Array<[channel: string, payload: Record<string, unknown>]>> {
+  return recordPayloads<Record<string, unknown>>(CHANNELS, 400, async () => {
+    const tls = await testCertificate();
+    const plain = await startServer();
+    const secure = await startServer({ tls });
+    const own = new http.Agent({ keepAlive: true });
+    for (let i = 0; i < 2; i++) {
+      await nodeRequest(`${plain.origin}/record?token=${SECRET}`, { headers: { authorization: `Bearer ${SECRET}` } });
+      await nodeRequest(`${plain.origin}/record`, { agent: own, method: 'POST', body: SECRET });
+      await nodeRequest(`${secure.origin}/record`, { ca: tls.cert });
+    }
+    await nodeRequest(`${secure.origin}/untrusted`, { agent: false }).catch(() => {});
+    await nodeRequest(`http://127.0.0.1:${await closedPort()}/refused`).catch(() => {});
+    own.destroy();
   });
-  const tls = await testCertificate();
-  const plain = await startServer();
-  const secure = await startServer({ tls });
-  const own = new http.Agent({ keepAlive: true });
-  for (let i = 0; i < 2; i++) {
-    await nodeRequest(`${plain.origin}/record?token=${SECRET}`, { headers: { authorization: `Bearer ${SECRET}` } });
-    await nodeRequest(`${plain.origin}/record`, { agent: own, method: 'POST', body: SECRET });
-    await nodeRequest(`${secure.origin}/record`, { ca: tls.cert });
-  }
-  await nodeRequest(`${secure.origin}/untrusted`, { agent: false }).catch(() => {});
-  await nodeRequest(`http://127.0.0.1:${await closedPort()}/refused`).catch(() => {});
-  for (const [name, recorder] of recorders) diagnosticsChannel.unsubscribe(name, recorder);
-  own.destroy();
-  return recorded;
 }
 
-const LABEL_VALUE = /^[a-z0-9._:-]{1,253}$|^_other$/;
+
 
 it('survives mutated real payloads on every node:http channel, keeps labels clean, and counts real traffic after it exactly', async () => {
   const recorded = await recordRealPayloads();
