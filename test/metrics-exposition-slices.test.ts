@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import { targetInfoOf, writeExposition } from '../dist/export/exposition.js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { resourceAttributes } from '../dist/export/resource.js';
-import { ORIGINS_PER_TURN } from '../dist/metrics/readings.js';
+import { ORIGINS_PER_TURN } from '../dist/state/readings.js';
 import { readingsInTurns, readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';

@@ -2,7 +2,8 @@
 // its own `_other`, and threads' readings merge the same way. Plain data, no server needed.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { mergeReadings, readingsInTurns, readingsOf } from '../dist/peers/readings.js';
+import { mergeReadings } from '../dist/peers/merge-readings.js';
+import { readingsInTurns, readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistries } from '../dist/state/origin-registries.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';

@@ -1,12 +1,12 @@
 // Adding up the readings of several threads or processes: plain data, no thread needed.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import {
-  READINGS_PER_TURN, atRest, mergeReadings, mergeReadingsInTurns, packReadings, readingsOf, receivePacked, unpackReadings,
-} from '../dist/peers/readings.js';
+import { READINGS_PER_TURN, atRest, mergeReadings, mergeReadingsInTurns } from '../dist/peers/merge-readings.js';
+import { packReadings, receivePacked, unpackReadings } from '../dist/peers/packed-readings.js';
+import { readingsOf } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
-import { streamStarted } from '../dist/state/origin-stats.js';
+import { streamStarted } from '../dist/state/connection.js';
 import { TurnCounter } from './helpers/turns.ts';
 
 /** A registry with `requests` sent on one socket to each origin, `reused` of them on a reused socket. */

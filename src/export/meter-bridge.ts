@@ -1,10 +1,10 @@
 import type { BatchObservableCallback, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import { METRICS, type HistogramKey, type HistogramLayout, type MetricKey } from '../metrics/catalog.js';
-import { forEachOriginInTurns, readHistograms, readValues } from '../metrics/readings.js';
 import type { OriginSource } from '../state/origin-registries.js';
 import type { BucketHistogram } from '../state/histogram.js';
 import type { OriginStats } from '../state/origin-stats.js';
 import { ConsumerTable } from '../state/peaks.js';
+import { forEachOriginInTurns, readHistograms, readValues } from '../state/readings.js';
 import { SCOPE } from './scope.js';
 
 /**

@@ -2,10 +2,9 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import { MAX_CONSUMERS, type Consumer } from '../state/peaks.js';
-import {
-  atRest, mergeReadings, mergeReadingsInTurns, packReadings, receivePacked, unpackReadings, type PackedReadings,
-  type PeerReadings, type Readings,
-} from './readings.js';
+import { atRest, mergeReadings, mergeReadingsInTurns } from './merge-readings.js';
+import { packReadings, receivePacked, unpackReadings, type PackedReadings, type PeerReadings } from './packed-readings.js';
+import type { Readings } from './readings.js';
 
 /**
  * Every thread and every process counts its own traffic (undici's channels are per thread); the

@@ -1,7 +1,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { OriginRegistry } from '../state/origin-registry.js';
-import type { Connection, OriginStats } from '../state/origin-stats.js';
+import type { Connection } from '../state/connection.js';
+import type { OriginStats } from '../state/origin-stats.js';
 import { clearHandoff, handoff } from './dispatch-timing.js';
 import type { GlobalDispatcherWatch } from './global-dispatcher.js';
 import { requestSlot, socketSlot } from './object-slot.js';

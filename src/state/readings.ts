@@ -1,9 +1,9 @@
-import type { OriginSource } from '../state/origin-registries.js';
-import type { Attributes, OriginStats } from '../state/origin-stats.js';
-import type { Consumer } from '../state/peaks.js';
-import type { BucketHistogram } from '../state/histogram.js';
-import type { MetricKey } from './catalog.js';
+import type { MetricKey } from '../metrics/catalog.js';
 import { Turns } from '../turns.js';
+import type { BucketHistogram } from './histogram.js';
+import type { OriginSource } from './origin-registries.js';
+import type { Attributes, OriginStats } from './origin-stats.js';
+import type { Consumer } from './peaks.js';
 
 /** `weight`, for ratios only: the requests the ratio was taken over. */
 export type ValueReading = (metric: MetricKey, value: number, attributes: Attributes, weight?: number) => void;
