@@ -111,8 +111,8 @@ const DEFAULT_LAYOUT: HistogramLayout = {
   // Cold vs warm p50 and p95 that tell a LAN (under 10 ms) from a region away (10-100 ms), a
   // handshake's few round trips (0.1-0.25 s) and a slow API or an LLM's first token (0.5-10 s).
   timeToFirstByte: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-  // Whether requests wait at all (1 ms), for a setup (10-100 ms), or for a busy pool (0.1-5 s).
-  timeInQueue: [0.001, 0.01, 0.1, 1, 5],
+  // Whether requests wait at all (1 ms), for a setup (10-250 ms), or for a busy pool (0.25-5 s).
+  timeInQueue: [0.001, 0.01, 0.1, 0.25, 1, 5],
   // A LAN (under 1 ms), a region (1-10 ms), across continents (10-100 ms), something broken (over 1 s).
   setupDuration: [0.001, 0.01, 0.1, 1],
   // Which phase dominates: a mean per phase says it (sum and count only).
