@@ -104,7 +104,7 @@ describe('dashboards and rules against Debian\'s Prometheus', { skip: needs('pro
     const healthy = await startServer();
     // Closes each connection once it has been idle 20 ms, while the app calls every 100 ms:
     // keep-alive shorter than the gaps, so every call reopens a connection.
-    const closing = await startServer({ closeIdleAfterMs: 20 });
+    const closing = await startServer({ closeIdleAfterMs: 50 });
     const slow = await startServer({
       handler: (request, response) => {
         request.resume();

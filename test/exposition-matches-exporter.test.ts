@@ -15,7 +15,7 @@ import { readingsOf, type Readings } from '../dist/peers/readings.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import { ConsumerTable } from '../dist/state/peaks.js';
-import { UndiciTap } from '../dist/tap/undici-tap.js';
+import { UndiciTap } from '../dist/taps/undici/tap.js';
 import { undici8 } from './helpers/clients.ts';
 import { serializerText } from './helpers/exposition.ts';
 import { closedPort, sleep, startServer, testCertificate } from './helpers/servers.ts';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { PoolscopeAgent } from 'poolscope';
-import { instrumentInPlace } from '../dist/tap/dispatch-timing.js';
+import { instrumentInPlace } from '../dist/taps/undici/dispatch-timing.js';
 import { figuresFor, testAgent } from './helpers/agent.ts';
 import { undici7, undici8 } from './helpers/clients.ts';
 import { closedPort, sleep, startServer, type TestServer } from './helpers/servers.ts';

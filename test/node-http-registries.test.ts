@@ -8,7 +8,7 @@ import { OriginRegistries } from '../dist/state/origin-registries.js';
 import { OriginRegistry } from '../dist/state/origin-registry.js';
 import { HISTOGRAM_LAYOUTS } from '../dist/metrics/catalog.js';
 import type { OriginStats } from '../dist/state/origin-stats.js';
-import { hostHeaderAuthority } from '../dist/tap/request-authority.js';
+import { hostHeaderAuthority } from '../dist/taps/node-http/request-authority.js';
 
 function sendOne(origin: OriginStats): void {
   const connection = origin.openConnection('1.1', false, 0.001, 0);

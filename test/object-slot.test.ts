@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { requestSlot, socketSlot } from '../dist/tap/object-slot.js';
+import { requestSlot, socketSlot } from '../dist/taps/object-slot.js';
 
 interface Named { readonly owner: object; readonly name: string }
 

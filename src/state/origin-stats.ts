@@ -19,9 +19,11 @@ const MAX_IDLE_CLOSES = 32;
 /**
  * A socket that closes this soon after its last response did not time out: undici or the
  * server ended it on purpose (`Connection: close`, HEAD, a request limit, the app closing its
- * Agent). A longer keep-alive would not have kept it, so it is not churn.
+ * Agent). A longer keep-alive would not have kept it, so it is not churn. 10 ms was too short
+ * on a loaded 2-core machine, where the close of a `Connection: close` socket came later; no
+ * keep-alive timeout in use is near 30 ms.
  */
-const KEEP_ALIVE_MIN_IDLE_MS = 10;
+const KEEP_ALIVE_MIN_IDLE_MS = 30;
 
 /** The connection phases, in order, as `poolscope.connection.phase` names them. */
 export const PHASES = ['dns', 'tcp', 'tls'] as const;

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { ownAgent } from '../../tap/own-traffic.js';
+import { ownAgent } from '../../taps/node-http/own-traffic.js';
 
 /**
  * The report's one way to GET, through Agents marked as poolscope's own, so that a process that

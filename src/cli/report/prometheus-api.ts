@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { get, NoAnswer } from './http-get.js';
 import { SourceError } from './sources.js';
-import { ownAgent } from '../../tap/own-traffic.js';
+import { ownAgent } from '../../taps/node-http/own-traffic.js';
 
 /** A query over a long window of a whole fleet can take a while; Prometheus' own limit is 2 minutes. */
 const QUERY_TIMEOUT_MS = 30_000;

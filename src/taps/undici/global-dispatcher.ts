@@ -1,5 +1,5 @@
 import { instrument, instrumentInPlace, restore } from './dispatch-timing.js';
-import { warnOnce } from '../warn.js';
+import { warnOnce } from '../../warn.js';
 
 /**
  * Where undici keeps the global dispatcher that `fetch` uses: `.1` for Node 22's and 24's

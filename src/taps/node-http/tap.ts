@@ -1,130 +1,21 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { OriginRegistry } from '../state/origin-registry.js';
-import type { Connection } from '../state/connection.js';
-import type { OriginStats } from '../state/origin-stats.js';
-import { socketSlot } from './object-slot.js';
+import type { OriginRegistry } from '../../state/origin-registry.js';
+import type { Connection } from '../../state/connection.js';
+import type { OriginStats } from '../../state/origin-stats.js';
+import { socketSlot } from '../object-slot.js';
 import { OWN_AGENT } from './own-traffic.js';
-import { errorType, isObject, reportSkipped, resolves } from './payloads.js';
+import { errorType, isObject, reportSkipped, resolves } from '../payloads.js';
 import { authorityOf } from './request-authority.js';
+import { RequestRecord, SocketRecord, type HttpRequest, type HttpSocket } from './records.js';
 
 /** node:http speaks HTTP/1.1 only: `network.protocol.version` of every socket it opens. */
 const HTTP_1_1 = '1.1';
 
-/** The fields of a `ClientRequest` the tap reads; every one is checked before use. */
-interface HttpRequest {
-  readonly protocol?: unknown;
-  readonly host?: unknown;
-  readonly agent?: unknown;
-  readonly socketPath?: unknown;
-  readonly socket?: unknown;
-  readonly res?: { readonly complete?: unknown } | null;
-  readonly upgradeOrConnect?: unknown;
-  on?: unknown;
-}
-
-/** The fields of a `net.Socket` or `tls.TLSSocket` the tap reads. */
-interface HttpSocket {
-  readonly _httpMessage?: unknown;
-  readonly encrypted?: unknown;
-  readonly connecting?: unknown;
-  readonly pending?: unknown;
-  readonly alpnProtocol?: unknown;
-  readonly remotePort?: unknown;
-  readonly errored?: unknown;
-  on(event: string, listener: (this: object, ...args: never[]) => void): unknown;
-  prependListener?(event: string, listener: (this: object) => void): unknown;
-  listenerCount?(event: string): unknown;
-}
-
 /** Payloads as Node publishes them; every field is checked before use. */
 interface RequestMessage { readonly request?: unknown }
 interface SocketMessage { readonly socket?: unknown }
-
-/**
- * What poolscope remembers of one `ClientRequest`, from its creation to its `close`, on the request
- * itself. A class, as the records made per socket are: see `PoolSockets` in origin-stats.ts.
- */
-class RequestRecord {
-  /** The tap that made it: a request created before a restart is a stranger to the next tap. */
-  declare readonly owner: NodeHttpTap;
-  declare readonly request: HttpRequest;
-  /**
-   * Undefined until it is sent when neither Node nor its Host header told the port it connects
-   * to: its origin is then its socket's, and it counts as active from then on.
-   */
-  declare origin: OriginStats | undefined;
-  /** Its `http.Agent`: one pool per Agent instance (`agent: false` makes one per request). */
-  declare readonly pool: object | undefined;
-  declare readonly startedAt: number;
-  /** Counted in `active_requests`: not when it was created before poolscope was listening. */
-  declare counted: boolean;
-  /** The socket the Agent handed it, from its `socket` event on. */
-  declare socket: SocketRecord | undefined;
-  /** Its socket's state once it was sent: the socket connected and carries it. */
-  declare connection: Connection | undefined;
-  declare reused: boolean;
-  declare firstByteSeen: boolean;
-  /** It left `active_requests` (an error, or its `close`). */
-  declare ended: boolean;
-  /** It no longer holds its socket (its `close`, or its socket closed after its response). */
-  declare released: boolean;
-
-  constructor(owner: NodeHttpTap, request: HttpRequest, origin: OriginStats | undefined, pool: object | undefined, startedAt: number, counted: boolean) {
-    this.owner = owner;
-    this.request = request;
-    this.origin = origin;
-    this.pool = pool;
-    this.startedAt = startedAt;
-    this.counted = counted;
-    this.socket = undefined;
-    this.connection = undefined;
-    this.reused = false;
-    this.firstByteSeen = false;
-    this.ended = false;
-    this.released = false;
-  }
-}
-
-/**
- * What poolscope remembers of one socket of an Agent, on the socket itself, from the request it
- * was made for (or first handed to) to its close.
- */
-class SocketRecord {
-  declare readonly owner: NodeHttpTap;
-  /** Undefined until it connects when its first request could not tell its origin. */
-  declare origin: OriginStats | undefined;
-  /** Its first request's host and protocol, to name its origin from its remote port. */
-  declare readonly host: string;
-  declare readonly protocol: string;
-  /** When `net` created it, or -1 when it was first seen later: then its setup is not timed. */
-  declare readonly startedAt: number;
-  /** TLS follows TCP: the socket's `connect` event ends TCP, `secureConnect` the setup. */
-  declare readonly secure: boolean;
-  declare lookupAt: number;
-  declare connectAt: number;
-  /** Its state from its connect (or first sight, connected) on. */
-  declare connection: Connection | undefined;
-  /** The request it carries now, or is connecting for. */
-  declare request: RequestRecord | undefined;
-  /** It has the close listener, which stays for the socket's life, whichever tap is enabled. */
-  declare closeFollowed: boolean;
-
-  constructor(owner: NodeHttpTap, origin: OriginStats | undefined, host: string, protocol: string, startedAt: number, secure: boolean) {
-    this.owner = owner;
-    this.origin = origin;
-    this.host = host;
-    this.protocol = protocol;
-    this.startedAt = startedAt;
-    this.secure = secure;
-    this.lookupAt = -1;
-    this.connectAt = -1;
-    this.connection = undefined;
-    this.request = undefined;
-    this.closeFollowed = false;
-  }
-}
 
 /** The diagnostics channels the tap subscribes to. */
 export const TAPPED_CHANNELS = [
