@@ -198,10 +198,11 @@ describe('poolscope report on a real agent\'s /metrics', () => {
     const finding = origin.findings.find((f) => f.kind === 'pool-too-small');
     assert.ok(finding, JSON.stringify(origin.findings));
     // Little's law from the live figures: the requests waiting at any moment, on top of the 2
-    // served. 24 callers in a closed loop: however fast this machine, some wait and at most 22
-    // can (speed changes the rate and the wait, not how many callers there are).
+    // served. 24 callers through 2 connections: however fast this machine, requests wait. (The
+    // rate and the mean wait are each measured over the interval, so their product can exceed
+    // the 22 callers waiting at most: no upper bound holds on a loaded machine.)
     const waiting = Number(/Little's law puts ([\d.]+) requests in the queue at any moment on top of the 2 being served/.exec(finding.evidence)?.[1]);
-    assert.ok(waiting >= 1 && waiting <= 22 + 1, `waiting ${waiting}: ${finding.evidence}`);
+    assert.ok(waiting >= 1, `waiting ${waiting}: ${finding.evidence}`);
     // The pool it sizes holds them all: the 2 served and those waiting (shown to a tenth).
     const size = Number(/connections: (\d+)/.exec(finding.change)?.[1]);
     const sizes = [waiting - 0.05, waiting + 0.05].map((shown) => Math.max(3, Math.ceil(2 + shown)));
