@@ -22,20 +22,20 @@ export function registeredMeterProvider(): MeterProvider | undefined {
   }
 }
 
-/** How often to look for an SDK's registration: a property read, far below any start-up's pace. */
+/** How often to look for an SDK's registration during start-up: a property read, far below any start-up's pace. */
 export const LOOK_EVERY_MS = 50;
 
 /**
- * Calls `found` once, with the app's MeterProvider, as soon as one is registered. The returned
- * function stops looking. The timer never keeps the app's process alive.
+ * Calls `found` once, with the app's MeterProvider, as soon as one is registered, looking every
+ * `everyMs`. The returned function stops looking. The timer never keeps the app's process alive.
  */
-export function whenMeterProviderRegistered(found: (provider: MeterProvider) => void): () => void {
+export function whenMeterProviderRegistered(found: (provider: MeterProvider) => void, everyMs = LOOK_EVERY_MS): () => void {
   const timer = setInterval(() => {
     const provider = registeredMeterProvider();
     if (provider === undefined) return;
     clearInterval(timer);
     found(provider);
-  }, LOOK_EVERY_MS);
+  }, everyMs);
   timer.unref();
   return () => clearInterval(timer);
 }

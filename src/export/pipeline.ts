@@ -10,6 +10,9 @@ import { registeredMeterProvider, whenMeterProviderRegistered } from './app-sdk.
 import { MeterBridge } from './meter-bridge.js';
 import type { ResourceAttributes } from './resource.js';
 
+/** How often, once poolscope's own exporters run, to look for an SDK registered too late. */
+const LATE_LOOK_EVERY_MS = 1_000;
+
 /** Where the figures go out: through the app's OpenTelemetry SDK, or poolscope's own readers. */
 export interface Pipeline {
   /** Where poolscope serves `/metrics`, while it does. */
@@ -84,7 +87,8 @@ class SwitchingPipeline implements Pipeline {
     this.#starting = ownReaders(this.#options, this.#figures.gather).then(async (own) => {
       if (this.#closed) return own.close();
       this.#current = own;
-      if (this.#options.pipeline === 'auto') this.#stopLooking = whenMeterProviderRegistered(() => this.#warnLateSdk());
+      // A late SDK is only warned about: a look a second is soon enough, for the app's life.
+      if (this.#options.pipeline === 'auto') this.#stopLooking = whenMeterProviderRegistered(() => this.#warnLateSdk(), LATE_LOOK_EVERY_MS);
     });
     return this.#starting;
   }
