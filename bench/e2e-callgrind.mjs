@@ -1,6 +1,6 @@
 /**
- * End-to-end instruction counts: the client of sequential `undici.request()` and `fetch()` calls
- * on loopback, run under `valgrind --tool=callgrind` in each mode, the server in another process.
+ * End-to-end instruction counts: the client of sequential `undici.request()`, `fetch()` and
+ * `http.request()` calls on loopback, run under `valgrind --tool=callgrind` in each mode, the server in another process.
  * Like bench/callgrind.mjs, each mode runs twice with two request counts after the same warm-up;
  * the difference over the difference in requests is one request's user-space instructions
  * (kernel time, a large part of a request's CPU, is not counted, so poolscope's share of the
@@ -21,9 +21,13 @@
  * measured. So modes are compared within one invocation, each counted `--runs` times, its figure
  * the median printed with the lowest and highest.
  *
- *   node bench/e2e-callgrind.mjs [--modes=none,noop,clock,poolscope,otel] [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new]
+ *   node bench/e2e-callgrind.mjs [--modes=none,noop,clock,poolscope,otel,otel-http]
+ *                                [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new,http-request]
  *                                [--requests=1500] [--warmup=15000] [--runs=3] [--app-listens=false] [--json]
  *
+ * Each OpenTelemetry instrumentation runs with its own stack's scenarios only (`otel`,
+ * instrumentation-undici, with undici's and `fetch()`; `otel-http`, instrumentation-http, with
+ * `http.request()`), and where it is installed.
  * `--app-listens=false`: the client listens on no port of its own (bench/lib/app-server.mjs).
  * Every client has Node choose its AsyncLocalStorage implementation first (bench/lib/modes.mjs);
  * `POOLSCOPE_BENCH_LATE_ASYNC_CONTEXT=1` leaves the choice to Node, as an app without poolscope does.
@@ -33,13 +37,13 @@
  * this CPU's caches, not the CPU itself).
  */
 import { fileURLToPath } from 'node:url';
-import { otelAvailable } from './lib/modes.mjs';
+import { modeAvailable, runsOn } from './lib/modes.mjs';
 import { callgrindInstructions, startServerProcess, valgrindAvailable } from './lib/processes.mjs';
 import { listenForScenarios, scenariosNamed } from './lib/scenarios.mjs';
 import { emit, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
-  modes: 'none,noop,clock,poolscope,otel', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new',
+  modes: 'none,noop,clock,poolscope,otel,otel-http', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new,http-request',
   requests: 1500, warmup: 15_000, base: 200, runs: 3, appListens: true, cacheSim: false, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
@@ -51,8 +55,9 @@ if (!valgrindAvailable()) {
   const scenarios = [];
   try {
     const urls = await listenForScenarios(server);
-    const modes = options.modes.split(',').filter((mode) => mode !== 'otel' || otelAvailable());
+    const available = options.modes.split(',').filter(modeAvailable);
     for (const scenario of scenariosNamed(options.scenarios)) {
+      const modes = available.filter((mode) => runsOn(mode, scenario.stack));
       const scaled = (n) => Math.max(1, Math.round(n * scenario.share));
       const [base, requests] = [scaled(options.base), scaled(options.requests)];
       const instructions = (mode, count) => callgrindInstructions([
@@ -89,14 +94,14 @@ if (!valgrindAvailable()) {
         : undefined;
       // Runs whose figure holds V8's compiling, per mode: the figure says so wherever it goes.
       const compiledIn = Object.fromEntries(modes.map((mode) => [mode, counted[mode].compiledIn]));
-      scenarios.push({ key: scenario.key, name: scenario.name, requests, runs: options.runs, perRequest, spread, overhead, allocatedPerRequest, missesPerRequest, compiledIn });
+      scenarios.push({ key: scenario.key, name: scenario.name, stack: scenario.stack, requests, runs: options.runs, perRequest, spread, overhead, allocatedPerRequest, missesPerRequest, compiledIn });
     }
   } finally {
     await server.close();
   }
   const lines = [
     'e2e-callgrind: user-space instructions per request of the client, median of ' +
-    `${options.runs} runs [lowest-highest] (after ${options.warmup} requests of warm-up, twice as many for fetch(); a fifth of the counts for new connections)`,
+    `${options.runs} runs [lowest-highest] (after ${options.warmup} requests of warm-up, twice as many for fetch() and http.request(); a fifth of the counts for new connections)`,
   ];
   const count = (n) => Math.round(n).toLocaleString('en-US');
   for (const { name, perRequest, spread, overhead, allocatedPerRequest, missesPerRequest, compiledIn } of scenarios) {

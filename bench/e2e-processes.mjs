@@ -7,29 +7,29 @@
  * Slower than bench/e2e.mjs, which alternates modes in one process, and steadier for a new
  * connection per request.
  *
- *   node bench/e2e-processes.mjs [--scenarios=request-h1-new] [--modes=none,noop,poolscope,otel]
+ *   node bench/e2e-processes.mjs [--scenarios=request-h1-new] [--modes=none,noop,poolscope,otel,otel-http]
  *                                [--rounds=9] [--warmup=5000] [--requests=7500] [--app-heap-mib=0] [--json]
  *
  * Scenarios are those of bench/lib/scenarios.mjs; `--warmup` and `--requests` are keep-alive
  * counts, scaled down for a new connection per request as there. `--app-heap-mib`: each client
- * holds that much in live objects first, as a service does (bench/lib/e2e-client.mjs).
+ * holds that much in live objects first, as a service does (bench/lib/e2e-client.mjs). Each
+ * OpenTelemetry instrumentation runs with its own stack's scenarios only (bench/lib/modes.mjs).
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { MODES, otelAvailable } from './lib/modes.mjs';
+import { MODES, modeAvailable, runsOn } from './lib/modes.mjs';
 import { canPin, nodeOnCore, startServerProcess } from './lib/processes.mjs';
 import { listenForScenarios, scenariosNamed } from './lib/scenarios.mjs';
 import { emit, fmt, parseArgs, rotated, summary } from './lib/stats.mjs';
 import { TIMED_MARKER } from './lib/warm-signal.mjs';
 
 const options = parseArgs({
-  scenarios: 'request-h1-new', modes: 'none,noop,poolscope,otel', rounds: 9, warmup: 5000, requests: 7500, appHeapMib: 0, json: false,
+  scenarios: 'request-h1-new', modes: 'none,noop,poolscope,otel,otel-http', rounds: 9, warmup: 5000, requests: 7500, appHeapMib: 0, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));
-const modes = options.modes.split(',').filter((mode) => mode !== 'otel' || otelAvailable());
-if (modes[0] !== 'none') throw new Error('--modes must start with none: every other mode is compared with it');
-for (const mode of modes) if (!(mode in MODES)) throw new Error(`unknown mode ${mode}: one of ${Object.keys(MODES).join(', ')}`);
+const available = options.modes.split(',').filter(modeAvailable);
+if (available[0] !== 'none') throw new Error('--modes must start with none: every other mode is compared with it');
 
 /** One client process: its main thread's CPU time per counted request, in nanoseconds. */
 async function timedRun(scenario, url, mode) {
@@ -51,6 +51,7 @@ const scenarios = [];
 try {
   const urls = await listenForScenarios(server);
   for (const scenario of scenariosNamed(options.scenarios)) {
+    const modes = available.filter((mode) => runsOn(mode, scenario.stack));
     const samples = Object.fromEntries(modes.map((mode) => [mode, []]));
     for (let round = 0; round < options.rounds; round++) {
       // One after the other, never side by side: the client has core 0 to itself.
@@ -59,7 +60,7 @@ try {
     const cpuPerRequest = Object.fromEntries(modes.map((mode) => [mode, summary(samples[mode])]));
     // Per round: each mode's process over the same round's process without any.
     const overhead = Object.fromEntries(modes.slice(1).map((mode) => [mode, summary(samples[mode].map((cpu, i) => cpu / samples.none[i] - 1))]));
-    scenarios.push({ key: scenario.key, name: scenario.name, cpuPerRequest, overhead });
+    scenarios.push({ key: scenario.key, name: scenario.name, stack: scenario.stack, modes, cpuPerRequest, overhead });
   }
 } finally {
   await server.close();
@@ -71,7 +72,7 @@ const lines = [
   `${options.appHeapMib > 0 ? `, ${options.appHeapMib} MiB of the app's own live heap` : ''}; ` +
   'median [p25, p75] over the rounds',
 ];
-for (const { name, cpuPerRequest, overhead } of scenarios) {
+for (const { name, modes, cpuPerRequest, overhead } of scenarios) {
   lines.push(`  ${name}: ${fmt.us(cpuPerRequest.none.median)} [${fmt.us(cpuPerRequest.none.p25)}, ${fmt.us(cpuPerRequest.none.p75)}] with nothing subscribed`);
   for (const mode of modes.slice(1)) {
     const o = overhead[mode];

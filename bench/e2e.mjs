@@ -1,25 +1,28 @@
 /**
- * End-to-end overhead: client CPU per request with poolscope, with
- * @opentelemetry/instrumentation-undici (metrics only) and with neither, in one process,
- * the modes alternating within every round. The server runs in a child process pinned to the
- * other core; this process is pinned to core 0. Requests are sequential, on loopback.
+ * End-to-end overhead: client CPU per request with poolscope, with OpenTelemetry's
+ * instrumentation of the client's stack (metrics only: instrumentation-undici for undici and
+ * `fetch()`, instrumentation-http for node:http's `http.request()`) and with neither, in one
+ * process, the modes alternating within every round. The server runs in a child process pinned
+ * to the other core; this process is pinned to core 0. Requests are sequential, on loopback.
  *
- *   node bench/e2e.mjs [--rounds=12] [--keep-alive-requests=300] [--new-connection-requests=40] [--settle=0.25] [--json]
+ *   node bench/e2e.mjs [--rounds=12] [--keep-alive-requests=300] [--new-connection-requests=40] [--settle=0.25]
+ *                      [--modes=none,noop,poolscope,otel,otel-http] [--only=http.request] [--json]
  *
- * `--settle`: untimed requests before each timed run, as a share of its count.
+ * `--settle`: untimed requests before each timed run, as a share of its count. `--only`: the
+ * scenarios whose name holds that text. `--modes`: those of bench/lib/modes.mjs, `none` first;
+ * each instrumentation runs with its own stack's scenarios only.
  */
 import { keepNodeGlobalDispatcher } from './lib/node-global-dispatcher.mjs';
-import { Agent } from 'undici8';
-import { requestsTo } from './lib/clients.mjs';
+import { CLIENTS, closePool, openPool, requestsTo } from './lib/clients.mjs';
 import { listenLikeAService } from './lib/app-server.mjs';
-import { MODES, otelAvailable } from './lib/modes.mjs';
+import { MODES, modeAvailable, runsOn } from './lib/modes.mjs';
 import { canPin, pinSelf, startServerProcess } from './lib/processes.mjs';
 import { emit, fmt, mainThreadCpuUsage, parseArgs, rotated, summary } from './lib/stats.mjs';
 
 keepNodeGlobalDispatcher();
 
 const options = parseArgs({
-  rounds: 12, keepAliveRequests: 300, newConnectionRequests: 40, settle: 0.25, batchMs: 2000, only: '', json: false,
+  rounds: 12, keepAliveRequests: 300, newConnectionRequests: 40, settle: 0.25, batchMs: 2000, only: '', modes: 'none,noop,poolscope,otel,otel-http', json: false,
 });
 
 const AGENT_OPTIONS = {
@@ -34,6 +37,8 @@ for (const client of ['undici.request()', 'undici fetch()']) {
   }
 }
 SCENARIOS.push({ client: 'built-in fetch()', protocol: 'HTTP/1.1', connection: 'keep-alive' });
+// node:http through `new http.Agent({ keepAlive: true })`: poolscope's second tap.
+SCENARIOS.push({ client: 'http.request()', protocol: 'HTTP/1.1', connection: 'keep-alive' });
 const scenarioName = (s) => `${s.client}, ${s.protocol}, ${s.connection}`;
 
 const pinned = pinSelf(0);
@@ -65,10 +70,15 @@ async function batch(scenario, keepAlive) {
   return { cpu: ((used.user + used.system) * 1000) / done, wall: wall / done, requests: done };
 }
 
-const modes = ['none', 'noop', 'poolscope', ...['baseline', 'tap'].filter((mode) => mode in MODES), ...(otelAvailable() ? ['otel'] : [])];
+// With the baseline build and the tap alone when the environment adds them (bench/lib/modes.mjs).
+const listed = options.modes.split(',');
+const modes = [...listed, ...['baseline', 'tap'].filter((m) => m in MODES && !listed.includes(m))].filter(modeAvailable);
+if (modes[0] !== 'none') throw new Error('--modes must start with none: every other mode is compared with it');
 const scenarios = options.only === '' ? SCENARIOS : SCENARIOS.filter((s) => scenarioName(s).includes(options.only));
-const keepAliveAgents = new Map(scenarios.map((s) => [s, new Agent(AGENT_OPTIONS[s.protocol])]));
-const samples = new Map(scenarios.map((s) => [s, Object.fromEntries(modes.map((m) => [m, []]))]));
+/** The modes that run with a scenario: each instrumentation with its own stack's clients only. */
+const modesOf = new Map(scenarios.map((s) => [s, modes.filter((m) => runsOn(m, CLIENTS[s.client].stack))]));
+const keepAliveAgents = new Map(scenarios.map((s) => [s, openPool(s.client, AGENT_OPTIONS[s.protocol])]));
+const samples = new Map(scenarios.map((s) => [s, Object.fromEntries(modesOf.get(s).map((m) => [m, []]))]));
 const started = performance.now();
 try {
   // Round 0 warms every path up (and opens the keep-alive sockets) and is not counted. The
@@ -76,7 +86,7 @@ try {
   // them is small; their order turns from round to round.
   for (let round = 0; round <= options.rounds; round++) {
     for (const scenario of scenarios) {
-      for (const mode of rotated(modes, round)) {
+      for (const mode of rotated(modesOf.get(scenario), round)) {
         const leave = await MODES[mode].enter();
         const result = await batch(scenario, keepAliveAgents.get(scenario));
         await leave();
@@ -85,7 +95,7 @@ try {
     }
   }
 } finally {
-  await Promise.all(Array.from(keepAliveAgents.values(), (agent) => agent.close()));
+  await Promise.all(Array.from(keepAliveAgents, ([s, pool]) => closePool(s.client, pool)));
   await server.close();
   appServer.close();
 }
@@ -100,13 +110,15 @@ const lines = [
 for (const scenario of scenarios) {
   const perMode = samples.get(scenario);
   const base = perMode.none.map((s) => s.cpu);
-  const entry = { name: scenarioName(scenario), ...scenario, cpuPerRequest: summary(base), wallPerRequest: summary(perMode.none.map((s) => s.wall)), overhead: {} };
-  for (const mode of modes.slice(1)) {
+  const entry = { name: scenarioName(scenario), ...scenario, stack: CLIENTS[scenario.client].stack, cpuPerRequest: summary(base), wallPerRequest: summary(perMode.none.map((s) => s.wall)), overhead: {} };
+  for (const mode of modesOf.get(scenario).slice(1)) {
     // Per round: this mode's CPU per request over the same round's run without any.
     entry.overhead[mode] = summary(perMode[mode].map((s, i) => s.cpu / base[i] - 1));
   }
   const show = (o) => `${fmt.pct(o.median)} [${fmt.pct(o.p25)}, ${fmt.pct(o.p75)}]`;
-  lines.push(`  ${entry.name.padEnd(44)} ${fmt.us(entry.cpuPerRequest.median).padStart(11)}  ${modes.slice(1).map((m) => show(entry.overhead[m]).padStart(24)).join('  ')}`);
+  // A mode that does not run with this scenario's client leaves its column empty.
+  const cell = (m) => (entry.overhead[m] === undefined ? '' : show(entry.overhead[m]));
+  lines.push(`  ${entry.name.padEnd(44)} ${fmt.us(entry.cpuPerRequest.median).padStart(11)}  ${modes.slice(1).map((m) => cell(m).padStart(24)).join('  ')}`);
   result.scenarios.push(entry);
 }
 emit(result, lines, options.json);

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { otelAvailable } from './lib/modes.mjs';
+import { MODES, otelAvailable } from './lib/modes.mjs';
 import { canPin, valgrindAvailable } from './lib/processes.mjs';
 import { fmt, parseArgs } from './lib/stats.mjs';
 
@@ -18,7 +18,7 @@ const options = parseArgs({ smoke: false, callgrind: true, out: '', from: '' });
 const SMOKE = {
   replay: ['--lifecycles=200', '--rounds=1', '--cold-lifecycles=20'],
   callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
-  e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new', '--requests=20', '--warmup=20', '--base=10', '--runs=1'],
+  e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new,http-request', '--requests=20', '--warmup=20', '--base=10', '--runs=1'],
   e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
   e2eProcesses: ['--rounds=1', '--warmup=20', '--requests=20'],
   memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],
@@ -55,10 +55,13 @@ async function runAll() {
     // A new connection per request only, ~1 minute; the keep-alive scenarios, with the counts
     // they need, take 16 minutes more (`node bench/e2e-processes.mjs --scenarios=...`, BENCHMARKS.md).
     e2eProcesses: await run('e2e-processes.mjs', smoke('e2eProcesses', [])),
-    // Four modes of the five, three scenarios of the five and one run of each keep this near
-    // six minutes; `node bench/e2e-callgrind.mjs` runs them all three times, for BENCHMARKS.md.
+    // Four modes of the six (each scenario runs its own stack's instrumentation), four scenarios
+    // of the six and one run of each keep this near nine minutes; `node bench/e2e-callgrind.mjs`
+    // runs them all three times, for BENCHMARKS.md.
     e2eCallgrind: options.callgrind && valgrindAvailable()
-      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', ['--modes=none,clock,poolscope,otel', '--scenarios=request-h1,request-h2,request-h1-new', '--requests=2000', '--runs=1']))
+      ? await run('e2e-callgrind.mjs', smoke('e2eCallgrind', [
+        '--modes=none,clock,poolscope,otel,otel-http', '--scenarios=request-h1,request-h2,request-h1-new,http-request', '--requests=2000', '--runs=1',
+      ]))
       : undefined,
     memory: await run('memory.mjs', smoke('memory', [])),
     scrape: await run('scrape.mjs', smoke('scrape', ['--origins=100'])),
@@ -73,6 +76,8 @@ const { machine, results } = options.from !== '' ? JSON.parse(readFileSync(optio
 if (options.out !== '') writeFileSync(options.out, `${JSON.stringify({ machine, results }, null, 2)}\n`);
 
 const rows = [];
+/** The OpenTelemetry instrumentation of an end-to-end scenario's stack (results kept from before stacks were named: undici's). */
+const otelModeOf = ({ stack = 'undici' }) => Object.keys(MODES).find((mode) => MODES[mode].instruments === stack);
 const row = (benchmark, measure, value, target = '', met = undefined) =>
   rows.push([benchmark, measure, value, target, met === undefined ? '' : met ? 'yes' : 'no']);
 /** Bytes allocated, signed when it is a difference; NaN when a collection ran in the count. */
@@ -114,7 +119,8 @@ if (requestKeepAlive !== undefined) {
   row('replay / e2e', 'poolscope lifecycle / undici.request() keep-alive CPU', `${(share * 100).toFixed(2)}% of ${fmt.us(requestKeepAlive.cpuPerRequest.median)}`, '<= 1%', share <= 0.01);
 }
 if (results.e2eCallgrind?.available) {
-  for (const { name, perRequest, overhead, runs = 1, allocatedPerRequest: allocated = {}, compiledIn = {} } of results.e2eCallgrind.scenarios) {
+  for (const scenario of results.e2eCallgrind.scenarios) {
+    const { name, perRequest, overhead, runs = 1, allocatedPerRequest: allocated = {}, compiledIn = {} } = scenario;
     const compiled = Object.keys(compiledIn).filter((mode) => compiledIn[mode] > 0);
     row('e2e callgrind', `${name}: instructions per request, nothing subscribed`,
       `${Math.round(perRequest.none).toLocaleString('en-US')}, ${bytes(allocated.none, false)} allocated; ${runs === 1 ? 'one run' : `median of ${runs} runs`}` +
@@ -123,18 +129,22 @@ if (results.e2eCallgrind?.available) {
     const parts = [`poolscope ${added('poolscope')}`];
     if (overhead.noop !== undefined) parts.push(`no-op ${added('noop')}`);
     if (overhead.clock !== undefined) parts.push(`clock reader ${added('clock')}`);
-    if (overhead.otel !== undefined) parts.push(`instrumentation-undici ${added('otel')}`);
-    row('e2e callgrind', `${name}: added`, parts.join(', '), '<= +2%, < instrumentation-undici',
-      overhead.poolscope <= 0.02 && (overhead.otel === undefined || overhead.otel > overhead.poolscope));
+    const otel = otelModeOf(scenario);
+    if (overhead[otel] !== undefined) parts.push(`${MODES[otel].label} ${added(otel)}`);
+    row('e2e callgrind', `${name}: added`, parts.join(', '), `<= +2%, < ${MODES[otel].label}`,
+      overhead.poolscope <= 0.02 && (overhead[otel] === undefined || overhead[otel] > overhead.poolscope));
   }
 }
 /** A timed end-to-end scenario against the targets: `base`, its CPU per request with nothing subscribed. */
-function timedRow(benchmark, { name, overhead }, base) {
-  const { poolscope: ours, otel: theirs, noop } = overhead;
+function timedRow(benchmark, scenario, base) {
+  const { name, overhead } = scenario;
+  const otel = otelModeOf(scenario);
+  const { poolscope: ours, [otel]: theirs, noop, clock } = overhead;
   const parts = [`poolscope ${range(ours, fmt.pct)}`];
   if (noop !== undefined) parts.push(`no-op ${fmt.pct(noop.median)}`);
-  if (theirs !== undefined) parts.push(`instrumentation-undici ${fmt.pct(theirs.median)}`);
-  row(benchmark, `${name} (${fmt.us(base)})`, parts.join(', '), '<= +2%, < instrumentation-undici',
+  if (clock !== undefined) parts.push(`clock reader ${fmt.pct(clock.median)}`);
+  if (theirs !== undefined) parts.push(`${MODES[otel].label} ${fmt.pct(theirs.median)}`);
+  row(benchmark, `${name} (${fmt.us(base)})`, parts.join(', '), `<= +2%, < ${MODES[otel].label}`,
     ours.median <= 0.02 && (theirs === undefined || theirs.median > ours.median));
 }
 for (const s of results.e2e.scenarios) timedRow('e2e', s, s.cpuPerRequest.median);

@@ -16,10 +16,11 @@ const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'poolscope-bench-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-// The comparison library lives in bench/'s own dependencies (`npm ci --prefix bench`, which CI
-// runs); without them the benchmarks run without that comparison.
+// The comparison libraries live in bench/'s own dependencies (`npm ci --prefix bench`, which CI
+// runs); without them the benchmarks run without those comparisons.
 const otelInstalled = existsSync(join(root, 'bench/node_modules/@opentelemetry/instrumentation-undici'));
-if (process.env.CI === 'true') assert.ok(otelInstalled, 'CI installs bench/ dependencies');
+const otelHttpInstalled = existsSync(join(root, 'bench/node_modules/@opentelemetry/instrumentation-http'));
+if (process.env.CI === 'true') assert.ok(otelInstalled && otelHttpInstalled, 'CI installs bench/ dependencies');
 
 interface Summary { median: number; p25: number; p75: number }
 
@@ -29,6 +30,7 @@ function assertSummary(summary: Summary, what: string): void {
 
 it('runs every benchmark with tiny counts and prints one table', { timeout: 300_000 }, async (t) => {
   if (!otelInstalled) t.diagnostic('bench/ dependencies not installed: instrumentation-undici is left out');
+  if (!otelHttpInstalled) t.diagnostic('bench/ dependencies not installed: instrumentation-http is left out');
   const out = join(scratch, 'results.json');
   const { stdout } = await run(process.execPath, ['bench/run.mjs', '--smoke', '--callgrind=false', `--out=${out}`], {
     cwd: root, timeout: 280_000, maxBuffer: 16 * 1024 * 1024,
@@ -47,14 +49,26 @@ it('runs every benchmark with tiny counts and prints one table', { timeout: 300_
     assert.equal('otel' in results.replay.kinds[kind].modes, otelInstalled);
   }
 
-  // Every client, protocol and connection kind ran with and without each agent.
-  assert.equal(results.e2e.scenarios.length, 9);
+  // Every client, protocol and connection kind ran with and without each agent, each client with
+  // its own stack's OpenTelemetry instrumentation only: node:http's `http.request()` with
+  // instrumentation-http, undici's clients and both fetch()es with instrumentation-undici.
+  assert.equal(results.e2e.scenarios.length, 10);
   for (const scenario of results.e2e.scenarios) {
     assertSummary(scenario.cpuPerRequest, scenario.name);
     assertSummary(scenario.overhead.poolscope, `${scenario.name} poolscope`);
-    if (otelInstalled) assertSummary(scenario.overhead.otel, `${scenario.name} instrumentation-undici`);
-    else assert.equal(scenario.overhead.otel, undefined);
+    const [ours, other, installed] = scenario.stack === 'node:http' ? ['otel-http', 'otel', otelHttpInstalled] : ['otel', 'otel-http', otelInstalled];
+    if (installed) assertSummary(scenario.overhead[ours], `${scenario.name} ${ours}`);
+    else assert.equal(scenario.overhead[ours], undefined);
+    assert.equal(scenario.overhead[other], undefined, `${scenario.name}: not ${other}`);
   }
+  const httpRequest = results.e2e.scenarios.filter((s: { stack: string }) => s.stack === 'node:http');
+  assert.deepEqual(httpRequest.map((s: { name: string }) => s.name), ['http.request(), HTTP/1.1, keep-alive']);
+  // Its row in the table, against instrumentation-http.
+  const httpRow = table.find((line) => line.startsWith('| e2e ') && line.includes('| http.request(), HTTP/1.1, keep-alive ('));
+  assert.ok(httpRow !== undefined, 'the table has the http.request() row');
+  assert.match(httpRow, /poolscope [+-]\d/);
+  assert.match(httpRow, /< instrumentation-http +\| (yes|no) +\|$/);
+  if (otelHttpInstalled) assert.match(httpRow, /instrumentation-http [+-]\d/);
 
   // The process-per-run harness: its one scenario, each mode against nothing subscribed.
   assert.deepEqual(results.e2eProcesses.scenarios.map((s: { key: string }) => s.key), ['request-h1-new']);

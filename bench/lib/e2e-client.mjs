@@ -1,8 +1,9 @@
 /**
  * One client run of the end-to-end benchmarks that give each run a process: a warm-up, then
  * `--count` sequential requests to `--url` in one mode, with one of bench/lib/clients.mjs
- * (`--client='undici fetch()'`), over one keep-alive Agent or a new Agent per request, closed
- * after it (`--connection=new`). bench/e2e-callgrind.mjs counts its instructions;
+ * (`--client='undici fetch()'`), over one keep-alive pool of the client's stack (an undici Agent,
+ * or node:http's keep-alive Agent for `http.request()`) or a new one per request, closed after it
+ * (`--connection=new`). bench/e2e-callgrind.mjs counts its instructions;
  * bench/e2e-processes.mjs asks for `--timed`: the main thread's CPU time over the counted
  * requests, printed as one line of JSON after TIMED_MARKER. `--app-heap-mib`: the process first
  * holds that much in live objects, as a service's heap does; GC's marking work per request
@@ -10,8 +11,7 @@
  * ~3 MiB with the OpenTelemetry SDK) weigh far more than in an app.
  */
 import { keepNodeGlobalDispatcher } from './node-global-dispatcher.mjs';
-import { Agent } from 'undici8';
-import { requestsTo } from './clients.mjs';
+import { closePool, openPool, requestsTo } from './clients.mjs';
 import { MODES } from './modes.mjs';
 import { listenLikeAService } from './app-server.mjs';
 import { mainThreadCpuUsage, parseArgs } from './stats.mjs';
@@ -30,7 +30,7 @@ while (process.memoryUsage().heapUsed - heapAtStart < options.appHeapMib * 1024 
 }
 const appServer = options.appListens ? await listenLikeAService() : undefined;
 const AGENT_OPTIONS = { keepAliveTimeout: 600_000, allowH2: true, connect: { rejectUnauthorized: false } };
-const shared = new Agent(AGENT_OPTIONS);
+const shared = openPool(options.client, AGENT_OPTIONS);
 const call = requestsTo(options.client, options.url, options.connection === 'new' ? undefined : shared, AGENT_OPTIONS);
 const leave = await MODES[options.mode].enter();
 for (let i = 0; i < options.warmup; i++) await call();
@@ -41,5 +41,5 @@ const cpu = mainThreadCpuUsage(cpuBefore);
 closeWindow();
 if (options.timed) process.stdout.write(`${TIMED_MARKER} ${JSON.stringify({ cpuPerRequest: ((cpu.user + cpu.system) * 1000) / options.count })}\n`);
 await leave();
-await shared.close();
+await closePool(options.client, shared);
 appServer?.close();

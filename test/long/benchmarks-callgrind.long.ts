@@ -25,7 +25,7 @@ const node = (args: string[]) => run(process.execPath, args, { cwd: root, timeou
 /** The one JSON line a benchmark script prints with --json. */
 const json = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
-const SCENARIOS = ['undici.request(), HTTP/1.1, keep-alive', 'undici.request(), HTTP/1.1, new connection'];
+const SCENARIOS = ['undici.request(), HTTP/1.1, keep-alive', 'undici.request(), HTTP/1.1, new connection', 'http.request(), HTTP/1.1, keep-alive'];
 
 it('bench/run.mjs --smoke counts instructions under callgrind and prints them in its table', { skip, timeout: 900_000 }, async () => {
   assertValgrind();
@@ -75,9 +75,10 @@ it('counts end-to-end instructions per request past the first compiles, poolscop
   // figures are a request's. Six runs here: keep-alive ~144,000 instructions with nothing
   // subscribed (within 150 of each other), poolscope 3,500-8,500 more; a new connection
   // 942,000-973,000, poolscope 29,000-70,000 more: that gap is no wider than nothing
-  // subscribed's own spread, so only its allocation is compared. One run of each, ~90 s.
+  // subscribed's own spread, so only its allocation is compared. node:http's keep-alive
+  // `http.request()` is compared as undici's keep-alive request is. One run of each, ~2 minutes.
   const result = json((await node([
-    'bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--scenarios=request-h1,request-h1-new',
+    'bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--scenarios=request-h1,request-h1-new,http-request',
     '--requests=200', '--warmup=2000', '--base=100', '--runs=1', '--json',
   ])).stdout);
   assert.equal(result.available, true);
@@ -88,7 +89,7 @@ it('counts end-to-end instructions per request past the first compiles, poolscop
     for (const mode of ['none', 'poolscope']) {
       assert.ok(perRequest[mode] > 20_000 && perRequest[mode] < 5_000_000, `${name}, ${mode}: ${perRequest[mode]} instructions per request`);
     }
-    if (key === 'request-h1') {
+    if (key === 'request-h1' || key === 'http-request') {
       assert.ok(perRequest.poolscope > perRequest.none, `${name}: poolscope ${perRequest.poolscope} instructions per request, nothing subscribed ${perRequest.none}`);
     }
     assert.ok(allocatedPerRequest.poolscope > allocatedPerRequest.none,
