@@ -13,7 +13,7 @@ import { start, type PoolscopeAgent } from 'poolscope';
 import { runCli } from './helpers/cli.ts';
 import { undici8 } from './helpers/clients.ts';
 import { nodeRequest } from './helpers/node-http.ts';
-import { inParallel, kinds, line, parseReport, slow, type OriginLine, type ReportJson } from './helpers/report.ts';
+import { burstsApart, inParallel, kinds, line, parseReport, slow, type OriginLine, type ReportJson } from './helpers/report.ts';
 import { sleep, startServer, testCertificate, type TestServer } from './helpers/servers.ts';
 
 const CHURN_TIMEOUT_MS = 200;
@@ -35,7 +35,8 @@ describe('poolscope report on origins called through node:http', () => {
   let folder: string;
   let savedFile: string;
   const servers = {} as Record<'perRequest' | 'churn' | 'queue' | 'fanOut' | 'keepAliveOff' | 'serverHint' | 'both', TestServer>;
-  const churnGapsMs: number[] = [];
+  /** The pauses between the churn origin's bursts, as the test measured them. */
+  let churnGapsMs: number[] = [];
 
   before(async () => {
     agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, instrumentGlobalDispatcher: false });
@@ -55,19 +56,7 @@ describe('poolscope report on origins called through node:http', () => {
     for (let i = 0; i < 24; i++) await get(servers.perRequest, i % 2 === 0 ? false : new http.Agent());
     // Bursts 800 ms apart through an Agent that closes sockets idle for 200 ms, beside the rest.
     const shortTimeout = new http.Agent({ keepAlive: true, timeout: CHURN_TIMEOUT_MS });
-    const churning = (async () => {
-      for (let burst = 0; burst < 5; burst++) {
-        if (burst > 0) {
-          const idleFrom = performance.now();
-          await sleep(CHURN_GAP_MS);
-          churnGapsMs.push(performance.now() - idleFrom);
-        }
-        for (let i = 0; i < 5; i++) {
-          await get(servers.churn, shortTimeout);
-          await sleep(2);
-        }
-      }
-    })();
+    const churning = burstsApart(CHURN_GAP_MS, () => get(servers.churn, shortTimeout));
     // 24 callers through maxSockets: 2.
     const small = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     await inParallel(24, 48, () => get(servers.queue, small));
@@ -94,7 +83,7 @@ describe('poolscope report on origins called through node:http', () => {
       await sleep(2);
     }
 
-    await churning;
+    churnGapsMs = await churning;
     savedFile = join(folder, 'metrics.prom');
     await writeFile(savedFile, await (await fetch(agent.metricsUrl!)).text());
     for (const pool of [shortTimeout, small, wide, hinted, httpAgent]) pool.destroy();

@@ -9,7 +9,7 @@ import { instrument, start, type PoolscopeAgent } from 'poolscope';
 import { undici8 } from './helpers/clients.ts';
 import { runCli } from './helpers/cli.ts';
 import { NO_APP_SDK } from './helpers/processes.ts';
-import { inParallel, kinds, line as poolTypeLine, parseReport, slow, type OriginLine, type ReportJson } from './helpers/report.ts';
+import { burstsApart, inParallel, kinds, line as poolTypeLine, parseReport, slow, type OriginLine, type ReportJson } from './helpers/report.ts';
 import { closedPort, sleep, startServer, testCertificate, type TestServer } from './helpers/servers.ts';
 
 const CHURN_KEEP_ALIVE_MS = 200;
@@ -37,7 +37,7 @@ describe('poolscope report on a real agent\'s /metrics', () => {
   const servers = {} as Record<'perRequest' | 'churn' | 'queue' | 'fanOut' | 'healthy' | 'quiet', TestServer>;
   let savedFile: string;
   /** The pauses between the churn origin's bursts, as the test measured them. */
-  const churnGapsMs: number[] = [];
+  let churnGapsMs: number[] = [];
 
   before(async () => {
     agent = await start({ exporters: ['prometheus'], host: '127.0.0.1', port: 0, instrumentGlobalDispatcher: false });
@@ -59,19 +59,7 @@ describe('poolscope report on a real agent\'s /metrics', () => {
     }
     // Bursts 800 ms apart through a pool whose keep-alive is 200 ms, beside the other workloads.
     const shortKeepAlive = new undici8.Pool(servers.churn.origin, { keepAliveTimeout: CHURN_KEEP_ALIVE_MS });
-    const churning = (async () => {
-      for (let burst = 0; burst < 5; burst++) {
-        if (burst > 0) {
-          const idleFrom = performance.now();
-          await sleep(CHURN_GAP_MS);
-          churnGapsMs.push(performance.now() - idleFrom);
-        }
-        for (let i = 0; i < 5; i++) {
-          await get(shortKeepAlive, servers.churn);
-          await sleep(2);
-        }
-      }
-    })();
+    const churning = burstsApart(CHURN_GAP_MS, () => get(shortKeepAlive, servers.churn));
     // 24 callers through 2 connections.
     const smallPool = new undici8.Agent({ connections: 2 });
     const queued = instrumented(smallPool);
@@ -95,7 +83,7 @@ describe('poolscope report on a real agent\'s /metrics', () => {
       await perCall.close();
     }
 
-    await churning;
+    churnGapsMs = await churning;
     const exposition = await (await fetch(agent.metricsUrl!)).text();
     savedFile = join(folder, 'metrics.prom');
     await writeFile(savedFile, exposition);

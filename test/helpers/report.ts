@@ -1,6 +1,6 @@
 // What the tests of `poolscope report` read of its `--json` document, and the workloads they share.
 import assert from 'node:assert/strict';
-import type { Handler, TestServer } from './servers.ts';
+import { sleep, type Handler, type TestServer } from './servers.ts';
 
 /** An origin's line of `poolscope report --json`. */
 export interface OriginLine {
@@ -52,4 +52,24 @@ export async function inParallel(workers: number, total: number, call: () => Pro
   await Promise.all(Array.from({ length: workers }, async () => {
     while (started++ < total) await call();
   }));
+}
+
+/**
+ * Five bursts of five sequential calls, `gapMs` apart: a keep-alive shorter than the gap closes
+ * each burst's socket. Returns the gaps as measured, the test's bound for the advice.
+ */
+export async function burstsApart(gapMs: number, call: () => Promise<unknown>): Promise<number[]> {
+  const gapsMs: number[] = [];
+  for (let burst = 0; burst < 5; burst++) {
+    if (burst > 0) {
+      const idleFrom = performance.now();
+      await sleep(gapMs);
+      gapsMs.push(performance.now() - idleFrom);
+    }
+    for (let i = 0; i < 5; i++) {
+      await call();
+      await sleep(2);
+    }
+  }
+  return gapsMs;
 }
