@@ -49,6 +49,9 @@ export class OriginRegistry {
   /** Authorities as node:http hands them, per scheme, each parsed once (see `lookupAuthority()`). */
   readonly #httpAuthorities = new Map<string, OriginStats>();
   readonly #httpsAuthorities = new Map<string, OriginStats>();
+  #lastAuthority: string | undefined = undefined;
+  #lastProtocol: string | undefined = undefined;
+  #lastAuthorityStats: OriginStats | undefined = undefined;
   #other: OriginStats | undefined;
   #lastRaw: string | undefined = undefined;
   #lastStats: OriginStats | undefined = undefined;
@@ -89,14 +92,21 @@ export class OriginRegistry {
    * lookup per request, as node:http gives the two apart and joining them costs a string per call.
    */
   lookupAuthority(protocol: string, authority: string): OriginStats | undefined {
+    // Node builds the authority afresh for every request: as for `lookup()`, the last one asked
+    // for spares hashing it when an app calls one origin in a row.
+    if (authority === this.#lastAuthority && protocol === this.#lastProtocol) return this.#lastAuthorityStats;
     const byAuthority = protocol === 'http:' ? this.#httpAuthorities : protocol === 'https:' ? this.#httpsAuthorities : undefined;
     if (byAuthority === undefined) return undefined;
-    const known = byAuthority.get(authority);
-    if (known !== undefined) return known;
-    const stats = this.lookup(`${protocol}//${authority}`);
-    if (stats === undefined) return undefined;
-    if (byAuthority.size >= this.#maxRaw) byAuthority.clear();
-    byAuthority.set(authority, stats);
+    let stats = byAuthority.get(authority);
+    if (stats === undefined) {
+      stats = this.lookup(`${protocol}//${authority}`);
+      if (stats === undefined) return undefined;
+      if (byAuthority.size >= this.#maxRaw) byAuthority.clear();
+      byAuthority.set(authority, stats);
+    }
+    this.#lastAuthority = authority;
+    this.#lastProtocol = protocol;
+    this.#lastAuthorityStats = stats;
     return stats;
   }
 

@@ -1,4 +1,5 @@
 // What the tap remembers of a request in flight and of a socket, from first sight to close.
+import { inspect } from 'node:util';
 import type { OriginStats } from '../../state/origin-stats.js';
 import type { Connection } from '../../state/connection.js';
 import type { NodeHttpTap } from './tap.js';
@@ -12,6 +13,8 @@ export interface HttpRequest {
   readonly socket?: unknown;
   readonly res?: { readonly complete?: unknown } | null;
   readonly upgradeOrConnect?: unknown;
+  readonly reusedSocket?: unknown;
+  readonly destroyed?: unknown;
   on?: unknown;
 }
 
@@ -30,10 +33,18 @@ export interface HttpSocket {
 }
 
 /**
- * What poolscope remembers of one `ClientRequest`, from its creation to its `close`, on the request
+ * What poolscope remembers of one `ClientRequest`, from its creation to its end, on the request
  * itself. A class, as the records made per socket are: see `PoolSockets` in state/connection.ts.
  */
 export class RequestRecord {
+  /**
+   * How it shows where an app logs its request (`console.log(req)`, an axios error): one word,
+   * not the tap, the origin's figures and the request again.
+   */
+  [inspect.custom](): string {
+    return '[poolscope]';
+  }
+
   /** The tap that made it: a request created before a restart is a stranger to the next tap. */
   declare readonly owner: NodeHttpTap;
   declare readonly request: HttpRequest;
@@ -45,9 +56,9 @@ export class RequestRecord {
   /** Its `http.Agent`: one pool per Agent instance (`agent: false` makes one per request). */
   declare readonly pool: object | undefined;
   declare readonly startedAt: number;
-  /** Counted in `active_requests`: not when it was created before poolscope was listening. */
+  /** Counted in `active_requests`: from its creation, or from when it is sent if its origin was not known before. */
   declare counted: boolean;
-  /** The socket the Agent handed it, from its `socket` event on. */
+  /** The socket it holds, from when the tap linked them (see `NodeHttpTap`) until it ends. */
   declare socket: SocketRecord | undefined;
   /** Its socket's state once it was sent: the socket connected and carries it. */
   declare connection: Connection | undefined;
@@ -95,8 +106,8 @@ export class SocketRecord {
   declare connection: Connection | undefined;
   /** The request it carries now, or is connecting for. */
   declare request: RequestRecord | undefined;
-  /** It has the close listener, which stays for the socket's life, whichever tap is enabled. */
-  declare closeFollowed: boolean;
+  /** It has the `close`, `free` and `agentRemove` listeners, which stay for its life, whichever tap is enabled. */
+  declare listened: boolean;
 
   constructor(owner: NodeHttpTap, origin: OriginStats | undefined, host: string, protocol: string, startedAt: number, secure: boolean) {
     this.owner = owner;
@@ -109,6 +120,6 @@ export class SocketRecord {
     this.connectAt = -1;
     this.connection = undefined;
     this.request = undefined;
-    this.closeFollowed = false;
+    this.listened = false;
   }
 }

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { OriginRegistry } from '../../state/origin-registry.js';
 import type { Connection } from '../../state/connection.js';
 import type { OriginStats } from '../../state/origin-stats.js';
-import { socketSlot } from '../object-slot.js';
+import { requestSlot, socketSlot } from '../object-slot.js';
 import { OWN_AGENT } from './own-traffic.js';
 import { errorType, isObject, reportSkipped, resolves } from '../payloads.js';
 import { authorityOf } from './request-authority.js';
@@ -19,27 +19,34 @@ interface SocketMessage { readonly socket?: unknown }
 
 /** The diagnostics channels the tap subscribes to. */
 export const TAPPED_CHANNELS = [
-  'net.client.socket', 'http.client.request.created', 'http.client.request.start', 'http.client.response.finish',
-  'http.client.request.error',
+  'net.client.socket', 'http.client.request.created', 'http.client.response.finish', 'http.client.request.error',
 ] as const;
 type TappedChannel = typeof TAPPED_CHANNELS[number];
 
 /**
  * Follows node:http and node:https clients (`http.Agent` pools) from Node's diagnostics channels
- * and the events of the requests and sockets they name, into per-origin state. Nothing of Node's
- * is patched: the tap listens to a request's `socket` and `close` events and to its socket's
- * connect events and `close`, none of which changes how Node or the app handle them.
+ * and the events of the sockets they name, into per-origin state. Nothing of Node's is patched:
+ * the tap listens to events, none of which changes how Node or the app handle them.
  *
- * A request is followed from `created` (the end of its constructor: its Agent has queued it or
- * handed it a socket, which it takes on its `socket` event a tick later). It is sent, and its time
- * in queue ends, once it holds a connected socket: at its `socket` event for a socket that is
- * connected, else when the socket connects (TCP, and TLS for https). Reuse is the socket's own
- * count of requests, not `req.reusedSocket`, which a queued request handed a freed socket never gets.
+ * A request is followed from `created` (the end of its constructor), where its Agent has done one
+ * of three things with it, and the tap follows it by the cheapest events that tell:
+ * - made it a new socket: the two are linked at once;
+ * - handed it a free socket (`reusedSocket`), which it takes in Node's next tick: the tap links
+ *   them in the tick after, or ends the request if the app dropped it meanwhile;
+ * - queued it: its own `socket` and `close` events tell when it leaves the queue and ends.
+ * Listeners on every request would cost a keep-alive request more than everything else the tap
+ * does (BENCHMARKS.md): a socket's `free`, `close` and `agentRemove` events, listened to once per
+ * socket, end the requests it carries instead, and `http.client.request.error` those that fail.
+ *
+ * A request is sent, and its time in queue ends, once it holds a connected socket: when it takes
+ * one that is connected, else when the socket connects (TCP, and TLS for https). Reuse is the
+ * socket's own count of requests, not `req.reusedSocket`, which a queued request handed a freed
+ * socket never gets.
  */
 export class NodeHttpTap {
   readonly #registry: OriginRegistry;
-  /** Records on requests, in a private field: apps log their requests, and a symbol would show. */
-  readonly #requests = socketSlot<RequestRecord>(this);
+  /** Records on requests, under a symbol: see object-slot.ts, and `RequestRecord` for how it shows in logs. */
+  readonly #requests = requestSlot<RequestRecord>(this);
   readonly #sockets = socketSlot<SocketRecord>(this);
   /**
    * The record of requests the tap does not follow (a Unix socket, another scheme): every request
@@ -57,6 +64,8 @@ export class NodeHttpTap {
     this.#announced = undefined;
   };
   readonly #subscriptions: Array<[string, diagnosticsChannel.ChannelListener]> = [];
+  /** In the tick after `created`, for a request its Agent handed a free socket (see `#takeHandedSocket()`). */
+  readonly #onHandedSocket: (record: RequestRecord) => void;
   /** Listeners on requests and sockets, made once per tap; `this` is the request or the socket. */
   readonly #onRequestSocket: (this: object, socket: unknown) => void;
   readonly #onRequestClose: (this: object) => void;
@@ -66,19 +75,37 @@ export class NodeHttpTap {
   #enabled = false;
 
   /**
-   * The enabled tap. A socket gets one close listener for the life of the process, which reports
-   * to whichever tap is enabled when it closes: restarting poolscope must not pile listeners onto
-   * long-lived sockets.
+   * The enabled tap. A socket gets its `close`, `free` and `agentRemove` listeners once for the
+   * life of the process, which report to whichever tap is enabled then: restarting poolscope must
+   * not pile listeners onto long-lived sockets.
    */
   static #current: NodeHttpTap | undefined;
 
-  /** Every socket's close listener; `this` is the socket. */
+  /** Every socket's listeners for its life; `this` is the socket. */
   static #onSocketClose(this: object): void {
     try {
       const current = NodeHttpTap.#current;
       if (current !== undefined) current.#socketClosed(this);
     } catch (error) {
       reportSkipped('socket close', error);
+    }
+  }
+
+  static #onSocketFree(this: object): void {
+    try {
+      const current = NodeHttpTap.#current;
+      if (current !== undefined) current.#socketFreed(this);
+    } catch (error) {
+      reportSkipped('socket free', error);
+    }
+  }
+
+  static #onSocketRemoved(this: object): void {
+    try {
+      const current = NodeHttpTap.#current;
+      if (current !== undefined) current.#socketRemoved(this);
+    } catch (error) {
+      reportSkipped('socket agentRemove', error);
     }
   }
 
@@ -90,6 +117,13 @@ export class NodeHttpTap {
     const requests = this.#requests;
     const sockets = this.#sockets;
     const tap = this;
+    this.#onHandedSocket = (record) => {
+      try {
+        this.#takeHandedSocket(record);
+      } catch (error) {
+        reportSkipped('handed socket', error);
+      }
+    };
     this.#onRequestSocket = function onRequestSocket(this: object, socket: unknown) {
       try {
         const record = requests.get(this);
@@ -136,7 +170,6 @@ export class NodeHttpTap {
     const handlers: Record<TappedChannel, diagnosticsChannel.ChannelListener> = {
       'net.client.socket': (m) => { try { this.#netSocket(m as SocketMessage); } catch (error) { reportSkipped('net.client.socket', error); } },
       'http.client.request.created': (m) => { try { this.#requestCreated(m as RequestMessage); } catch (error) { reportSkipped('http.client.request.created', error); } },
-      'http.client.request.start': (m) => { try { this.#requestStarted(m as RequestMessage); } catch (error) { reportSkipped('http.client.request.start', error); } },
       'http.client.response.finish': (m) => { try { this.#responseHeaders(m as RequestMessage); } catch (error) { reportSkipped('http.client.response.finish', error); } },
       'http.client.request.error': (m) => { try { this.#requestFailed(m as RequestMessage); } catch (error) { reportSkipped('http.client.request.error', error); } },
     };
@@ -168,28 +201,47 @@ export class NodeHttpTap {
 
   #requestCreated({ request }: RequestMessage): void {
     if (!isObject(request)) return;
-    const record = this.#follow(request as HttpRequest, true);
+    const record = this.#follow(request as HttpRequest);
+    if (record === undefined) return;
     const announced = this.#announced;
-    if (record === undefined || announced === undefined || !ownsSocket(announced as HttpSocket, request)) return;
-    // The socket its Agent just created for it: followed from its start, whatever becomes of the request.
-    this.#announced = undefined;
-    this.#followSocket(announced as HttpSocket, record, this.#announcedAt, false);
-  }
-
-  /** A request created before poolscope was listening is followed from its start on, uncounted. */
-  #requestStarted({ request }: RequestMessage): void {
-    if (!isObject(request) || this.#requests.get(request) !== undefined) return;
-    const record = this.#follow(request as HttpRequest, false);
-    const { socket } = request as HttpRequest;
-    if (record !== undefined && isObject(socket)) this.#requestSocket(record, socket);
+    if (announced !== undefined && ownsSocket(announced as HttpSocket, request)) {
+      // The socket its Agent just created for it: followed from its start, whatever becomes of the request.
+      this.#announced = undefined;
+      const socket = this.#followSocket(announced as HttpSocket, record, this.#announcedAt, false);
+      if (socket !== undefined) this.#link(record, socket);
+      else this.#listenToRequest(record);
+    } else if ((request as HttpRequest).reusedSocket === true) {
+      // Node takes the socket in a tick it queued before this one.
+      process.nextTick(this.#onHandedSocket, record);
+    } else {
+      this.#listenToRequest(record);
+    }
   }
 
   /**
-   * Starts following a request: its origin, its Agent, its creation, and listeners for its socket
-   * and its close. Undefined for one the tap does not follow (a Unix socket, another scheme,
-   * poolscope's own), which is stamped as ignored.
+   * The tick after `created` of a request its Agent handed a free socket: the request holds it
+   * now, or the app dropped it before (`abort()` reports no error), and it ends. Its time in queue
+   * and the socket's idle time end at its creation, when the Agent handed it over.
    */
-  #follow(request: HttpRequest, counted: boolean): RequestRecord | undefined {
+  #takeHandedSocket(record: RequestRecord): void {
+    const { socket, destroyed } = record.request;
+    if (isObject(socket)) this.#requestSocket(record, socket, record.startedAt);
+    else if (destroyed === true) this.#end(record, true, performance.now());
+    else this.#listenToRequest(record);
+  }
+
+  /** A request whose socket is still to come: its own events tell when it has one, and when it ends. */
+  #listenToRequest(record: RequestRecord): void {
+    const listenable = record.request as { on(event: string, listener: (this: object, ...args: never[]) => void): unknown };
+    listenable.on('socket', this.#onRequestSocket);
+    listenable.on('close', this.#onRequestClose);
+  }
+
+  /**
+   * Starts following a request: its origin, its Agent and its creation. Undefined for one the tap
+   * does not follow (a Unix socket, another scheme, poolscope's own), which is stamped as ignored.
+   */
+  #follow(request: HttpRequest): RequestRecord | undefined {
     const { protocol, host, socketPath, agent } = request;
     const pool = isObject(agent) ? agent : undefined;
     const followed = (protocol === 'http:' || protocol === 'https:') && typeof host === 'string' &&
@@ -199,20 +251,12 @@ export class NodeHttpTap {
     const origin = authority === undefined ? undefined : this.#registry.lookupAuthority(protocol as string, authority);
     // An authority that names no origin (a host no URL accepts) is not followed either.
     if (!followed || (authority !== undefined && origin === undefined)) {
-      const replaced = this.#requests.replace(request, this.#ignored);
-      if (replaced?.owner === this) this.#requests.replace(request, replaced as RequestRecord);
+      this.#requests.claim(request, this.#ignored);
       return undefined;
     }
-    const record = new RequestRecord(this, request, origin, pool, performance.now(), counted && origin !== undefined);
-    const replaced = this.#requests.replace(request, record);
-    if (replaced?.owner === this) {
-      // Node creates a request once: a second `created` for it is a made-up payload.
-      this.#requests.replace(request, replaced as RequestRecord);
-      return undefined;
-    }
-    const listenable = request as { on(event: string, listener: (this: object, ...args: never[]) => void): unknown };
-    listenable.on('socket', this.#onRequestSocket);
-    listenable.on('close', this.#onRequestClose);
+    const record = new RequestRecord(this, request, origin, pool, performance.now(), origin !== undefined);
+    // Node creates a request once: a second `created` for it is a made-up payload.
+    if (!this.#requests.claim(request, record)) return undefined;
     if (record.counted) origin!.requestStarted();
     return record;
   }
@@ -232,13 +276,15 @@ export class NodeHttpTap {
       this.#sockets.replace(socket, replaced);
       return undefined;
     }
-    record.closeFollowed = replaced?.closeFollowed === true;
-    // Ahead of Node's own: Node fails the request in flight from its close listener, and a socket
-    // that closed under a request must be seen closing `active`. `close` fires once: no `once`.
-    if (!record.closeFollowed) {
+    record.listened = replaced?.listened === true;
+    if (!record.listened) {
+      // `close` ahead of Node's own: Node fails the request in flight from its close listener, and
+      // a socket that closed under a request must be seen closing `active`. It fires once: no `once`.
       if (typeof socket.prependListener === 'function') socket.prependListener('close', NodeHttpTap.#onSocketClose);
       else socket.on('close', NodeHttpTap.#onSocketClose);
-      record.closeFollowed = true;
+      socket.on('free', NodeHttpTap.#onSocketFree);
+      socket.on('agentRemove', NodeHttpTap.#onSocketRemoved);
+      record.listened = true;
     }
     if (ready) return record;
     // `on`, not `once`: each fires once per socket. No `lookup` listener for an address (see the
@@ -254,11 +300,13 @@ export class NodeHttpTap {
     return record;
   }
 
-  /** The request's `socket` event: the Agent handed it a socket, new, reused or just freed. */
-  #requestSocket(record: RequestRecord, value: unknown): void {
+  /**
+   * The request took the socket its Agent handed it, new, reused or just freed: at `now`, or at
+   * its creation for one handed over in its constructor.
+   */
+  #requestSocket(record: RequestRecord, value: unknown, now = performance.now()): void {
     if (record.socket !== undefined || record.released || !isObject(value)) return;
     const socket = value as HttpSocket;
-    const now = performance.now();
     let socketRecord = this.#sockets.get(socket);
     if (socketRecord === undefined) {
       // Not created in its request's constructor: a queued request's new socket (created in this
@@ -276,9 +324,14 @@ export class NodeHttpTap {
         socketRecord.connection = origin.openConnection(HTTP_1_1, true, -1, now);
       }
     }
-    record.socket = socketRecord;
-    socketRecord.request = record;
+    this.#link(record, socketRecord);
     if (socketRecord.connection !== undefined) this.#sent(record, socketRecord.connection, now);
+  }
+
+  /** The request holds the socket from now on, until it ends or the socket closes. */
+  #link(record: RequestRecord, socket: SocketRecord): void {
+    record.socket = socket;
+    socket.request = record;
   }
 
   /** The socket connected (TCP for http, TLS for https): it is open, and its request goes out. */
@@ -359,13 +412,17 @@ export class NodeHttpTap {
   }
 
   /**
-   * A followed socket closed. One that never connected is a failed connection attempt when it
-   * ended on an error other than the app's abort. One whose request already had its whole
-   * response (`Connection: close`, an Agent without keep-alive) closes idle.
+   * A followed socket closed, and the request it carried, if any, ended with it. One that never
+   * connected is a failed connection attempt when it ended on an error other than the app's abort.
+   * One whose request already had its whole response (`Connection: close`, an Agent without
+   * keep-alive) closes idle: the request gives the socket back first.
    */
   #socketClosed(socket: object): void {
     const record = this.#sockets.get(socket);
     if (record === undefined) return;
+    const now = performance.now();
+    const current = record.request;
+    if (current !== undefined) this.#end(current, current.request.res?.complete === true, now);
     const connection = record.connection;
     if (connection === undefined) {
       const error = (socket as HttpSocket).errored;
@@ -374,11 +431,22 @@ export class NodeHttpTap {
       if (type !== 'ABORT_ERR') record.origin.connectionFailed(type);
       return;
     }
-    if (connection.closedAt >= 0) return;
-    const now = performance.now();
-    const current = record.request;
-    if (current !== undefined && current.request.res?.complete === true) this.#end(current, true, now);
-    connection.origin.closeConnection(connection, now);
+    if (connection.closedAt < 0) connection.origin.closeConnection(connection, now);
+  }
+
+  /** Node frees a socket when its request ended with its whole response, or was dropped before taking it. */
+  #socketFreed(socket: object): void {
+    const current = this.#sockets.get(socket)?.request;
+    if (current !== undefined) this.#end(current, true, performance.now());
+  }
+
+  /**
+   * The Agent gives a socket up: the request that carries it upgraded (or CONNECTed), and the
+   * socket is the app's from now on, busy until it closes (see `#end()`).
+   */
+  #socketRemoved(socket: object): void {
+    const current = this.#sockets.get(socket)?.request;
+    if (current !== undefined && current.request.upgradeOrConnect === true) this.#end(current, true, performance.now());
   }
 
   /** The origin of a socket whose first request could not tell it: its host and remote port. */
