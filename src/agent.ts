@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { settleAsyncContextChoice } from './async-context.js';
-import { resolveOptions } from './config.js';
+import { exponentialHistograms, resolveOptions } from './config.js';
 import { HISTOGRAM_LAYOUTS } from './metrics/catalog.js';
 import { ClusterReporter, PeerAggregator, ThreadReporter } from './peers/peers.js';
 import { readingsInTurns, readingsOf } from './peers/readings.js';
@@ -70,8 +70,9 @@ async function launch(role: Role, fromPreload: boolean, options: PoolscopeOption
   const resolved = resolveOptions(options);
   // One registry per kind of pool, read as one.
   const layout = HISTOGRAM_LAYOUTS[resolved.histograms];
-  const undiciRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici', layout);
-  const nodeHttpRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'http.Agent', layout);
+  const exponential = exponentialHistograms(resolved);
+  const undiciRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'undici', layout, exponential);
+  const nodeHttpRegistry = new OriginRegistry(resolved.maxOrigins, resolved.churnWindowMillis, 'http.Agent', layout, exponential);
   const registry = new OriginRegistries([undiciRegistry, nodeHttpRegistry]);
   const globalDispatcher = resolved.instrumentGlobalDispatcher ? new GlobalDispatcherWatch() : undefined;
   globalDispatcher?.enable();

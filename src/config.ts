@@ -141,6 +141,24 @@ function text(setting: Given | undefined): string | undefined {
   return undefined;
 }
 
+/** The standard variable that asks OTLP exporters for base-2 exponential histograms. */
+export const HISTOGRAM_AGGREGATION_VARIABLE = 'OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION';
+const HISTOGRAM_AGGREGATIONS = ['explicit_bucket_histogram', 'base2_exponential_bucket_histogram'] as const;
+
+/**
+ * Whether poolscope's own OTLP exporter sends exponential histograms, as the standard variable
+ * asks (trimmed, any case, as the specification reads enum values). Decided at start, as every
+ * histogram then keeps exponential buckets beside its explicit ones. Only read where poolscope
+ * may export OTLP itself: through an app's MeterProvider, the variable is the app's SDK's.
+ */
+export function exponentialHistograms(options: ResolvedOptions, env: Env = process.env): boolean {
+  if (!options.exporters.includes('otlp') || options.meterProvider !== undefined || options.pipeline === 'app') return false;
+  const value = env[HISTOGRAM_AGGREGATION_VARIABLE];
+  if (value === undefined || value.trim() === '') return false;
+  const setting = { name: HISTOGRAM_AGGREGATION_VARIABLE, value };
+  return oneOf(setting, HISTOGRAM_AGGREGATIONS, 'explicit_bucket_histogram') === 'base2_exponential_bucket_histogram';
+}
+
 /** Explicit options win over the environment; anything invalid gets one warning and the default. */
 export function resolveOptions(options: PoolscopeOptions = {}, env: Env = process.env): ResolvedOptions {
   return {

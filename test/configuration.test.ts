@@ -3,7 +3,7 @@
 // an OTLP endpoint that is not a URL is a warning too; nothing is said again per request.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULTS, resolveOptions } from '../dist/config.js';
+import { DEFAULTS, HISTOGRAM_AGGREGATION_VARIABLE, exponentialHistograms, resolveOptions } from '../dist/config.js';
 import { fixture, runApp } from './helpers/processes.ts';
 import { closedPort, startServer } from './helpers/servers.ts';
 
@@ -27,6 +27,7 @@ const INVALID_OTLP: ReadonlyArray<[variable: string, value: string, accepts: Reg
   ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'grpc', /http\/protobuf or http\/json/],
   ['OTEL_EXPORTER_OTLP_TIMEOUT', 'soon', /a number of milliseconds above 0/],
   ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'collector:4318', /an http:\/\/ or https:\/\/ URL/],
+  [HISTOGRAM_AGGREGATION_VARIABLE, 'exponential', /explicit_bucket_histogram, base2_exponential_bucket_histogram\. Using explicit_bucket_histogram/],
 ];
 
 describe('invalid settings', () => {
@@ -46,6 +47,14 @@ describe('invalid settings', () => {
       const again = resolveOptions({}, { [variable]: value });
       assert.deepEqual(again, resolveOptions({}, {}), `${variable}=${value} gives the defaults`);
     }
+  });
+
+  it('the histogram aggregation is read only where poolscope may export OTLP itself', () => {
+    const env = { [HISTOGRAM_AGGREGATION_VARIABLE]: ' BASE2_exponential_bucket_histogram' };
+    assert.equal(exponentialHistograms(resolveOptions({ exporters: ['otlp', 'prometheus'] }, env), env), true);
+    assert.equal(exponentialHistograms(resolveOptions({ exporters: ['prometheus'] }, env), env), false);
+    assert.equal(exponentialHistograms(resolveOptions({ exporters: ['otlp'], pipeline: 'app' }, env), env), false);
+    assert.equal(exponentialHistograms(resolveOptions({ exporters: ['otlp'] }, {}), {}), false);
   });
 
   it('through the preload: one warning per variable, naming it and what it accepts, and the app runs on', async () => {

@@ -53,6 +53,8 @@ export class MeterBridge {
       const instrument = this.#histograms.get(metric)!;
       replay(histogram, (value) => instrument.record(value, attributes));
       histogram.mirror = (value) => instrument.record(value, attributes);
+      // The app's SDK aggregates the samples its own way: poolscope's exponential buckets go unread.
+      histogram.exponential = undefined;
     });
   }
 

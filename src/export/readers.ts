@@ -34,10 +34,11 @@ export interface Source {
  */
 export async function createReaders(options: ResolvedOptions, source: Source): Promise<Readers> {
   const startedAtMs = Date.now();
-  const producer = async (name: string): Promise<MetricProducer> => {
+  // Histograms keep exponential buckets only where OTLP is to send them (see `exponentialHistograms()`).
+  const producer = async (name: string, exponential = false): Promise<MetricProducer> => {
     const { PoolscopeMetricProducer } = await import('./metric-producer.js');
     const consumer = source.consumers.fromStart(name);
-    return new PoolscopeMetricProducer(() => source.gather(consumer()), startedAtMs, HISTOGRAM_LAYOUTS[options.histograms]);
+    return new PoolscopeMetricProducer(() => source.gather(consumer()), startedAtMs, HISTOGRAM_LAYOUTS[options.histograms], exponential);
   };
   const readers: MetricReader[] = [];
   const lastExports: Array<{ ending(): void }> = [];
@@ -53,7 +54,7 @@ export async function createReaders(options: ResolvedOptions, source: Source): P
         const { otlpExporter } = await import('./otlp.js');
         const exporter = await otlpExporter();
         lastExports.push(exporter);
-        readers.push(await periodicReader(exporter, options, await producer('otlp')));
+        readers.push(await periodicReader(exporter, options, await producer('otlp', true)));
       } else {
         const { ConsoleMetricExporter } = await import('@opentelemetry/sdk-metrics');
         readers.push(await periodicReader(new ConsoleMetricExporter(), options, await producer('console')));

@@ -1,6 +1,7 @@
 import {
   ATTR_POOL_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_SCHEME, METRICS, OTHER_ORIGIN, type MetricKey,
 } from '../metrics/catalog.js';
+import { addExponential, isExponentialReading, type ExponentialReading } from '../state/exponential-histogram.js';
 import type { Attributes } from '../state/origin-stats.js';
 import { Turns } from '../turns.js';
 import { readingsIn, type PeerReadings } from './packed-readings.js';
@@ -47,7 +48,10 @@ export async function mergeReadingsInTurns(all: readonly PeerReadings[], maxOrig
 }
 
 interface MergedValue { metric: MetricKey; attributes: Attributes; value: number; weight: number }
-interface MergedHistogram { metric: MetricKey; attributes: Attributes; counts: number[]; count: number; sum: number; min: number; max: number }
+interface MergedHistogram {
+  metric: MetricKey; attributes: Attributes; counts: number[]; count: number; sum: number; min: number; max: number;
+  exponential?: ExponentialReading;
+}
 
 /** The merged series of one attribute set, by metric. */
 interface SeriesSet {
@@ -101,7 +105,8 @@ class ReadingsSum {
     const set = this.#setOf(reading.attributes);
     const known = set.histograms.get(reading.metric);
     if (known === undefined) {
-      const merged = { ...reading, attributes: set.attributes, counts: [...reading.counts] };
+      const merged: MergedHistogram = { ...reading, attributes: set.attributes, counts: [...reading.counts] };
+      if (!hasExponential(reading)) delete merged.exponential;
       set.histograms.set(reading.metric, merged);
       this.#histograms.push(merged);
       return;
@@ -113,6 +118,10 @@ class ReadingsSum {
     for (let i = 0; i < known.counts.length; i++) known.counts[i]! += reading.counts[i] ?? 0;
     known.count += reading.count;
     known.sum += reading.sum;
+    // Exponential buckets only where every part has them: a series is sent one way or the other.
+    if (known.exponential === undefined) return;
+    if (hasExponential(reading)) known.exponential = addExponential(known.exponential, reading.exponential);
+    else delete known.exponential;
   };
 
   readings(): Readings {
@@ -153,6 +162,13 @@ class ReadingsSum {
     for (const [key, value] of Object.entries(attributes)) if (!ORIGIN_KEYS.has(key)) folded[key] = value;
     return folded;
   }
+}
+
+/** Whether a reading has exponential buckets fit to add: a cluster worker's arrive unchecked, over JSON. */
+function hasExponential(reading: HistogramReading): reading is HistogramReading & { exponential: ExponentialReading } {
+  const buckets = reading.exponential as Partial<ExponentialReading> | null | undefined;
+  return typeof buckets === 'object' && buckets !== null && Array.isArray(buckets.counts) &&
+    isExponentialReading(buckets.scale as number, buckets.zeroCount as number, buckets.offset as number, buckets.counts, reading.count);
 }
 
 /**

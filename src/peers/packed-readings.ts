@@ -1,4 +1,5 @@
 import { METRICS, type MetricKey } from '../metrics/catalog.js';
+import { isExponentialReading, MAX_BUCKETS as MAX_EXPONENTIAL_BUCKETS, type ExponentialReading } from '../state/exponential-histogram.js';
 import type { Attributes } from '../state/origin-stats.js';
 import { plainCopy, type HistogramReading, type Readings, type ValueReading } from './readings.js';
 
@@ -21,6 +22,12 @@ export interface PackedReadings {
    * of buckets), then each bucket's count.
    */
   readonly histograms: Float64Array;
+  /**
+   * Per histogram that has exponential buckets, EXPONENTIAL_FIELDS numbers (its position among the
+   * histograms, scale, zero count, offset, number of buckets), then each bucket's count. A field
+   * of its own: a copy of poolscope that does not know it reads the rest as before.
+   */
+  readonly exponential?: Float64Array;
 }
 
 /**
@@ -32,6 +39,7 @@ export interface ReceivedReadings {
   readonly sets: readonly Attributes[];
   readonly values: Float64Array;
   readonly histograms: Float64Array;
+  readonly exponential: Float64Array | undefined;
 }
 
 /** What a peer answers with: readings as objects (cluster workers, over JSON) or packed (worker threads). */
@@ -39,6 +47,7 @@ export type PeerReadings = Readings | ReceivedReadings;
 
 const VALUE_FIELDS = 4;
 const HISTOGRAM_FIELDS = 7;
+const EXPONENTIAL_FIELDS = 5;
 /**
  * Bounds on what a packed message may hold, far above what any version of poolscope sends (~20
  * metrics, ~20 buckets): anything can post on the channel, and its readings are read in the
@@ -59,15 +68,18 @@ function isReceived(readings: PeerReadings): readings is ReceivedReadings {
  */
 export function receivePacked(packed: unknown): ReceivedReadings | undefined {
   if (typeof packed !== 'object' || packed === null) return undefined;
-  const { metrics, sets, values, histograms } = packed as Partial<Record<keyof PackedReadings, unknown>>;
+  const { metrics, sets, values, histograms, exponential } = packed as Partial<Record<keyof PackedReadings, unknown>>;
   if (!Array.isArray(metrics) || metrics.length > MAX_PACKED_METRICS || typeof sets !== 'string') return undefined;
   if (!(values instanceof Float64Array) || values.length % VALUE_FIELDS !== 0 || !(histograms instanceof Float64Array)) return undefined;
+  const starts: number[] = [];
   for (let at = 0; at < histograms.length;) {
     const buckets = histograms[at + HISTOGRAM_FIELDS - 1]!;
     const next = at + HISTOGRAM_FIELDS + buckets;
     if (!Number.isInteger(buckets) || buckets < 0 || buckets > MAX_PACKED_BUCKETS || next > histograms.length) return undefined;
+    starts.push(at);
     at = next;
   }
+  if (exponential !== undefined && !(exponential instanceof Float64Array && validExponential(exponential, histograms, starts))) return undefined;
   const known: (MetricKey | undefined)[] = [];
   for (let i = 0; i < metrics.length; i++) {
     const name: unknown = metrics[i];
@@ -75,7 +87,26 @@ export function receivePacked(packed: unknown): ReceivedReadings | undefined {
     known.push(Object.hasOwn(METRICS, name) ? name as MetricKey : undefined);
   }
   const parsed = attributeSets(sets);
-  return parsed === undefined ? undefined : { metrics: known, sets: parsed, values, histograms };
+  return parsed === undefined ? undefined : { metrics: known, sets: parsed, values, histograms, exponential };
+}
+
+/**
+ * Whether packed exponential buckets are each for a histogram of the message, in order, at most
+ * one each, and what `ExponentialBuckets.reading()` makes (see `isExponentialReading()`).
+ */
+function validExponential(exponential: Float64Array, histograms: Float64Array, starts: readonly number[]): boolean {
+  let previous = -1;
+  for (let at = 0; at < exponential.length;) {
+    const [position, scale, zeroCount, offset, buckets] = exponential.subarray(at, at + EXPONENTIAL_FIELDS);
+    const next = at + EXPONENTIAL_FIELDS + buckets!;
+    if (!Number.isInteger(position) || position! <= previous || position! >= starts.length) return false;
+    if (!Number.isInteger(buckets) || buckets! < 0 || buckets! > MAX_EXPONENTIAL_BUCKETS || next > exponential.length) return false;
+    const count = histograms[starts[position!]! + 2]!;
+    if (!isExponentialReading(scale!, zeroCount!, offset!, exponential.subarray(at + EXPONENTIAL_FIELDS, next), count)) return false;
+    previous = position!;
+    at = next;
+  }
+  return true;
 }
 
 /** The attribute sets of packed readings, or undefined unless each is an object of strings, numbers and booleans. */
@@ -122,7 +153,28 @@ export function packReadings({ values, histograms }: Readings): PackedReadings {
     packedHistograms[at++] = counts.length;
     for (let j = 0; j < counts.length; j++) packedHistograms[at++] = counts[j]!;
   }
-  return { metrics: metrics.items, sets: JSON.stringify(sets.items), values: packedValues, histograms: packedHistograms };
+  const packed = { metrics: metrics.items, sets: JSON.stringify(sets.items), values: packedValues, histograms: packedHistograms };
+  const exponential = packExponential(histograms);
+  return exponential === undefined ? packed : { ...packed, exponential };
+}
+
+function packExponential(histograms: readonly HistogramReading[]): Float64Array | undefined {
+  let length = 0;
+  for (let i = 0; i < histograms.length; i++) {
+    const buckets = histograms[i]!.exponential;
+    if (buckets !== undefined) length += EXPONENTIAL_FIELDS + buckets.counts.length;
+  }
+  if (length === 0) return undefined;
+  const packed = new Float64Array(length);
+  let at = 0;
+  for (let i = 0; i < histograms.length; i++) {
+    const buckets = histograms[i]!.exponential;
+    if (buckets === undefined) continue;
+    packed.set([i, buckets.scale, buckets.zeroCount, buckets.offset, buckets.counts.length], at);
+    packed.set(buckets.counts, at + EXPONENTIAL_FIELDS);
+    at += EXPONENTIAL_FIELDS + buckets.counts.length;
+  }
+  return packed;
 }
 
 /** A peer's readings as objects, all at once (packed ones unpacked): for a peer that ended, whose readings are kept. */
@@ -150,14 +202,30 @@ function* packedValues({ metrics, sets, values }: ReceivedReadings): Generator<V
   }
 }
 
-function* packedHistograms({ metrics, sets, histograms }: ReceivedReadings): Generator<HistogramReading | undefined> {
-  for (let at = 0; at < histograms.length;) {
+function* packedHistograms({ metrics, sets, histograms, exponential }: ReceivedReadings): Generator<HistogramReading | undefined> {
+  let exponentialAt = 0;
+  for (let at = 0, position = 0; at < histograms.length; position++) {
     const metric = metrics[histograms[at]!];
     const attributes = sets[histograms[at + 1]!];
     const counts = histograms.subarray(at + HISTOGRAM_FIELDS, at + HISTOGRAM_FIELDS + histograms[at + HISTOGRAM_FIELDS - 1]!);
-    yield metric === undefined || attributes === undefined ? undefined : {
-      metric, attributes, counts: plainCopy(counts), count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]!,
-    };
+    let buckets: ExponentialReading | undefined;
+    // Checked on receipt: in order, at most one per histogram.
+    if (exponential !== undefined && exponential[exponentialAt] === position) {
+      const end = exponentialAt + EXPONENTIAL_FIELDS + exponential[exponentialAt + 4]!;
+      buckets = {
+        scale: exponential[exponentialAt + 1]!, zeroCount: exponential[exponentialAt + 2]!, offset: exponential[exponentialAt + 3]!,
+        counts: plainCopy(exponential.subarray(exponentialAt + EXPONENTIAL_FIELDS, end)),
+      };
+      exponentialAt = end;
+    }
+    if (metric === undefined || attributes === undefined) {
+      yield undefined;
+    } else {
+      const reading = {
+        metric, attributes, counts: plainCopy(counts), count: histograms[at + 2]!, sum: histograms[at + 3]!, min: histograms[at + 4]!, max: histograms[at + 5]!,
+      };
+      yield buckets === undefined ? reading : { ...reading, exponential: buckets };
+    }
     at += HISTOGRAM_FIELDS + counts.length;
   }
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { MetricKey } from '../metrics/catalog.js';
 import type { OriginSource } from '../state/origin-registries.js';
+import type { ExponentialReading } from '../state/exponential-histogram.js';
 import type { Attributes, OriginStats } from '../state/origin-stats.js';
 import type { Consumer } from '../state/peaks.js';
 import { forEachOriginInTurns, readHistograms, readValues } from '../state/readings.js';
@@ -22,6 +23,8 @@ export interface HistogramReading {
   readonly sum: number;
   readonly min: number;
   readonly max: number;
+  /** The same samples in base-2 exponential buckets, where OTLP is to send those. */
+  readonly exponential?: ExponentialReading;
 }
 
 /**
@@ -58,10 +61,11 @@ function readOrigin({ values, histograms }: Readings, origin: OriginStats, nowMs
     // set does: the DNS phase of an IP origin or the TLS phase of plain http never has one, and
     // ~20 empty series per histogram would be a quarter of a scrape.
     if (histogram.count === 0) return;
-    histograms.push({
+    const reading = {
       metric, attributes, counts: plainCopy(histogram.counts), count: histogram.count, sum: histogram.sum,
       min: histogram.min, max: histogram.max,
-    });
+    };
+    histograms.push(histogram.exponential === undefined ? reading : { ...reading, exponential: histogram.exponential.reading() });
   });
 }
 

@@ -1,3 +1,5 @@
+import { ExponentialBuckets } from './exponential-histogram.js';
+
 /**
  * A fixed-bucket histogram kept in plain arrays: recording is a short scan and three
  * additions, and the exporter reads the arrays at collection time.
@@ -12,10 +14,13 @@ export class BucketHistogram {
   max = -Infinity;
   /** Also hands each sample on, when an app's own MeterProvider records poolscope's metrics. */
   mirror: ((value: number) => void) | undefined = undefined;
+  /** The same samples in base-2 exponential buckets, kept only when OTLP is to send those. */
+  exponential: ExponentialBuckets | undefined;
 
-  constructor(boundaries: readonly number[]) {
+  constructor(boundaries: readonly number[], exponential = false) {
     this.boundaries = boundaries;
     this.counts = new Float64Array(boundaries.length + 1);
+    this.exponential = exponential ? new ExponentialBuckets() : undefined;
   }
 
   record(value: number): void {
@@ -28,6 +33,7 @@ export class BucketHistogram {
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
     this.mirror?.(value);
+    this.exponential?.record(value);
   }
 
   /** The value below which `q` of the samples fall, interpolated within its bucket. */

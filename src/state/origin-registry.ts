@@ -42,6 +42,7 @@ export class OriginRegistry {
   readonly #churnWindowMs: number;
   /** The buckets of every record's histograms. */
   readonly #layout: HistogramLayout;
+  readonly #exponential: boolean;
   readonly #byKey = new Map<string, OriginStats>();
   /** Raw origin strings as undici hands them, each parsed once. */
   readonly #byRaw = new Map<string, OriginStats>();
@@ -58,8 +59,10 @@ export class OriginRegistry {
   /** Called once for each record created, `_other` included. */
   onOriginAdded: ((origin: OriginStats) => void) | undefined = undefined;
 
-  constructor(maxOrigins: number, churnWindowMs: number, poolType: PoolType, layout: HistogramLayout) {
+  /** `exponential`: every record's histograms also keep base-2 exponential buckets. */
+  constructor(maxOrigins: number, churnWindowMs: number, poolType: PoolType, layout: HistogramLayout, exponential = false) {
     this.#layout = layout;
+    this.#exponential = exponential;
     this.maxOrigins = maxOrigins;
     this.poolType = poolType;
     this.#churnWindowMs = churnWindowMs;
@@ -119,12 +122,12 @@ export class OriginRegistry {
   #add(identity: OriginIdentity): OriginStats {
     if (this.#byKey.size >= this.maxOrigins) {
       if (this.#other === undefined) {
-        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.poolType, this.#churnWindowMs, this.#layout);
+        this.#other = new OriginStats({ key: OTHER_ORIGIN, scheme: '', host: OTHER_ORIGIN, port: 0 }, this.poolType, this.#churnWindowMs, this.#layout, this.#exponential);
         this.onOriginAdded?.(this.#other);
       }
       return this.#other;
     }
-    const stats = new OriginStats(identity, this.poolType, this.#churnWindowMs, this.#layout);
+    const stats = new OriginStats(identity, this.poolType, this.#churnWindowMs, this.#layout, this.#exponential);
     this.#byKey.set(identity.key, stats);
     this.onOriginAdded?.(stats);
     return stats;

@@ -103,18 +103,20 @@ export class OriginStats {
   #slotEnd = -Infinity;
   readonly #attributeCache = new Map<string, Attributes>();
 
-  constructor(identity: OriginIdentity, poolType: PoolType, churnWindowMs: number, layout: HistogramLayout) {
+  /** `exponential`: every histogram also keeps base-2 exponential buckets (see `BucketHistogram`). */
+  constructor(identity: OriginIdentity, poolType: PoolType, churnWindowMs: number, layout: HistogramLayout, exponential = false) {
     this.identity = identity;
     this.poolType = poolType;
     this.#churnWindowMs = churnWindowMs;
-    this.setupDuration = new BucketHistogram(layout.setupDuration);
-    this.timeToFirstByte = [new BucketHistogram(layout.timeToFirstByte), new BucketHistogram(layout.timeToFirstByte)];
-    this.connectionDuration = new BucketHistogram(layout.connectionDuration);
-    this.connectionRequests = new BucketHistogram(layout.connectionRequests);
-    this.idleTime = new BucketHistogram(layout.idleTime);
-    this.reopenedAfter = new BucketHistogram(layout.reopenedAfter);
-    this.timeInQueue = new BucketHistogram(layout.timeInQueue);
-    this.phaseDuration = PHASES.map(() => new BucketHistogram(layout.phaseDuration));
+    const histogram = (boundaries: readonly number[]) => new BucketHistogram(boundaries, exponential);
+    this.setupDuration = histogram(layout.setupDuration);
+    this.timeToFirstByte = [histogram(layout.timeToFirstByte), histogram(layout.timeToFirstByte)];
+    this.connectionDuration = histogram(layout.connectionDuration);
+    this.connectionRequests = histogram(layout.connectionRequests);
+    this.idleTime = histogram(layout.idleTime);
+    this.reopenedAfter = histogram(layout.reopenedAfter);
+    this.timeInQueue = histogram(layout.timeInQueue);
+    this.phaseDuration = PHASES.map(() => histogram(layout.phaseDuration));
     this.attributes = Object.freeze(identity.host === OTHER_ORIGIN
       ? { [ATTR_SERVER_ADDRESS]: OTHER_ORIGIN, [ATTR_POOL_TYPE]: poolType }
       : {

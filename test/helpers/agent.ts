@@ -40,10 +40,14 @@ export function assertMatchesServer(agent: PoolscopeAgent, server: TestServer, t
 /** An Agent marked as poolscope's own (`Symbol.for('poolscope.ownAgent')`): a scrape is not the app's traffic. */
 const scraper = Object.assign(new http.Agent({ keepAlive: true }), { [Symbol.for('poolscope.ownAgent')]: true });
 
-/** `/metrics` read with node:http on an Agent poolscope counts nothing of (see `scraper`). */
-export function scrape(url: string): Promise<string> {
+/**
+ * `/metrics` read with node:http on an Agent poolscope counts nothing of (see `scraper`).
+ * `agent: false`: on a connection closed after the answer, for an app that is to end soon after:
+ * the scraper's kept-alive connection holds the app's process open for the server's keep-alive.
+ */
+export function scrape(url: string, agent: http.Agent | false = scraper): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent: scraper }, (response) => {
+    http.get(url, { agent }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
     }).on('error', reject);

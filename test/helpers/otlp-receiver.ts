@@ -5,7 +5,16 @@ import { after } from 'node:test';
 
 interface KeyValue { key: string; value: { stringValue?: string; intValue?: number | string; doubleValue?: number; boolValue?: boolean } }
 interface NumberPoint { attributes?: KeyValue[]; asDouble?: number; asInt?: number | string; timeUnixNano?: number | string }
-interface OtlpMetric { name: string; sum?: { dataPoints: NumberPoint[] }; gauge?: { dataPoints: NumberPoint[] } }
+type Int64 = number | string;
+interface HistogramPoint { attributes?: KeyValue[]; count?: Int64; sum?: number }
+interface ExponentialPoint extends HistogramPoint { scale?: number; zeroCount?: Int64; positive?: { offset?: number; bucketCounts?: Int64[] } }
+interface OtlpMetric {
+  name: string;
+  sum?: { dataPoints: NumberPoint[] };
+  gauge?: { dataPoints: NumberPoint[] };
+  histogram?: { dataPoints: HistogramPoint[] };
+  exponentialHistogram?: { dataPoints: ExponentialPoint[] };
+}
 interface OtlpExport {
   resourceMetrics: Array<{
     resource?: { attributes?: KeyValue[] };
@@ -79,4 +88,44 @@ export function otlpCollectedAtMs(body: OtlpExport): number | undefined {
     }
   }
   return undefined;
+}
+
+/** One histogram data point as received; the bucket fields are the exponential ones (0 and [] for explicit points). */
+export interface OtlpHistogramPoint {
+  readonly name: string;
+  readonly exponential: boolean;
+  readonly attributes: Record<string, string>;
+  readonly count: number;
+  readonly sum: number;
+  readonly scale: number;
+  readonly zeroCount: number;
+  readonly offset: number;
+  readonly bucketCounts: number[];
+}
+
+/** Every histogram data point of one export, explicit or exponential (JSON leaves out fields that are 0). */
+export function otlpHistograms(body: OtlpExport): OtlpHistogramPoint[] {
+  const points: OtlpHistogramPoint[] = [];
+  for (const resource of body.resourceMetrics) {
+    for (const scope of resource.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        const exponential = metric.exponentialHistogram !== undefined;
+        const dataPoints: ExponentialPoint[] = metric.exponentialHistogram?.dataPoints ?? metric.histogram?.dataPoints ?? [];
+        for (const point of dataPoints) {
+          points.push({
+            name: metric.name,
+            exponential,
+            attributes: Object.fromEntries((point.attributes ?? []).map((kv) => [kv.key, attributeValue(kv.value)])),
+            count: Number(point.count ?? 0),
+            sum: point.sum ?? 0,
+            scale: point.scale ?? 0,
+            zeroCount: Number(point.zeroCount ?? 0),
+            offset: point.positive?.offset ?? 0,
+            bucketCounts: (point.positive?.bucketCounts ?? []).map(Number),
+          });
+        }
+      }
+    }
+  }
+  return points;
 }
