@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { after, describe, it } from 'node:test';
 import { testAgent } from './helpers/agent.ts';
 import { agentFiguresFor, assertAgentMatchesServer, nodeRequest } from './helpers/node-http.ts';
-import { eventually, sleep, startServer } from './helpers/servers.ts';
+import { eventually, sleep, startServer, type TestServer } from './helpers/servers.ts';
 
 const agent = await testAgent();
 after(() => agent.shutdown());
@@ -20,6 +20,21 @@ after(() => assert.deepEqual(uncaught, [], 'nothing escaped'));
 
 type NodeFetch = (url: string, init?: { agent?: http.Agent; signal?: AbortSignal }) => Promise<{ text(): Promise<string> }>;
 const nodeFetch = createRequire(import.meta.url)('node-fetch') as NodeFetch;
+
+/**
+ * What holds after requests dropped before they took a socket, on every Node: nothing in flight,
+ * no busy socket, no failed connection attempt, and the requests the server saw counted. (Node 22
+ * destroys a socket still connecting, or handed to a dropped request, where 24.21 and later give
+ * it back to the Agent: a connection the server's kernel accepted may never have been seen
+ * connected by the client, so connections are compared only where each was used.)
+ */
+function assertNothingInFlight(server: TestServer): void {
+  const figures = agentFiguresFor(agent, server);
+  assert.equal(figures.activeRequests, 0, 'no dropped request stays in flight');
+  assert.equal(figures.openConnections.active, 0, 'no socket stays busy');
+  assert.deepEqual(figures.connectionErrors, {}, 'the app\'s drops are no failed connection attempts');
+  assert.equal(figures.requests, server.truth.requests, 'requests = requests the server received');
+}
 
 /** A request the app drops with the legacy `abort()` in the tick it made it: no error is reported. */
 function abortedAtOnce(url: string, agent: http.Agent): http.ClientRequest {
@@ -34,21 +49,17 @@ describe('a request dropped before it takes its socket ends', () => {
     const server = await startServer();
     const own = new http.Agent({ keepAlive: true });
     after(() => own.destroy());
-    await nodeRequest(`${server.origin}/warm`, { agent: own });
     for (let i = 0; i < 3; i++) {
+      await nodeRequest(`${server.origin}/warm`, { agent: own });
       const request = abortedAtOnce(`${server.origin}/dropped`, own);
       assert.equal(request.reusedSocket, true, 'the Agent handed it the free socket');
-      // The socket is back in the Agent from Node's next tick on.
       await sleep(5);
+      assertNothingInFlight(server);
     }
-    await sleep(20);
-    assert.equal(agentFiguresFor(agent, server).activeRequests, 0, 'no dropped request stays in flight');
     await nodeRequest(`${server.origin}/after`, { agent: own });
+    // Each socket the dropped requests were handed had carried a request: all are the server's.
     await eventually(() => assertAgentMatchesServer(agent, server));
-    const figures = agentFiguresFor(agent, server);
-    assert.equal(server.truth.requests, 2, 'the dropped requests never reached the server');
-    assert.equal(figures.requestsOnReusedConnections, 1, 'the socket they were handed served the next request');
-    assert.deepEqual(figures.openConnections, { active: 0, idle: 1 });
+    assert.equal(server.truth.requests, 4, 'the dropped requests never reached the server');
   });
 
   it('given a new socket in its constructor, then abort() in the same tick', async () => {
@@ -57,9 +68,9 @@ describe('a request dropped before it takes its socket ends', () => {
     after(() => own.destroy());
     for (let i = 0; i < 3; i++) assert.equal(abortedAtOnce(`${server.origin}/dropped`, own).reusedSocket, false);
     await sleep(50);
-    assert.equal(agentFiguresFor(agent, server).activeRequests, 0);
+    assertNothingInFlight(server);
     await nodeRequest(`${server.origin}/after`, { agent: own });
-    await eventually(() => assertAgentMatchesServer(agent, server));
+    await eventually(() => assertNothingInFlight(server));
     assert.equal(server.truth.requests, 1);
   });
 
@@ -88,7 +99,7 @@ describe('a request dropped before it takes its socket ends', () => {
     }));
     assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
     await (await nodeFetch(`${server.origin}/after`, { agent: own })).text();
-    await eventually(() => assertAgentMatchesServer(agent, server));
+    await eventually(() => assertNothingInFlight(server));
     assert.equal(server.truth.requests, 2);
   });
 });

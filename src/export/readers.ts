@@ -96,6 +96,9 @@ async function servePrometheus(options: ResolvedOptions, source: Source) {
     }
   });
   server.unref();
+  // A scraper holds its connection open between scrapes (Prometheus does): an ending app must not
+  // wait for it to time out.
+  server.on('connection', (socket) => socket.unref());
   const where = `${options.host ?? 'all interfaces'} port ${options.port}`;
   try {
     await new Promise<void>((resolve, reject) => {
