@@ -90,7 +90,8 @@ export class RequestRecord {
  * was made for (or first handed to) to its close.
  */
 export class SocketRecord {
-  declare readonly owner: NodeHttpTap;
+  /** The tap's `AgentSockets`: a socket followed before a restart is a stranger to the next tap. */
+  declare readonly owner: object;
   /** Undefined until it connects when its first request could not tell its origin. */
   declare origin: OriginStats | undefined;
   /** Its first request's host and protocol, to name its origin from its remote port. */
@@ -109,7 +110,7 @@ export class SocketRecord {
   /** It has the `close`, `free` and `agentRemove` listeners, which stay for its life, whichever tap is enabled. */
   declare listened: boolean;
 
-  constructor(owner: NodeHttpTap, origin: OriginStats | undefined, host: string, protocol: string, startedAt: number, secure: boolean) {
+  constructor(owner: object, origin: OriginStats | undefined, host: string, protocol: string, startedAt: number, secure: boolean) {
     this.owner = owner;
     this.origin = origin;
     this.host = host;
@@ -122,4 +123,10 @@ export class SocketRecord {
     this.request = undefined;
     this.listened = false;
   }
+}
+
+/** The request holds the socket from now on, until it ends or the socket closes. */
+export function link(request: RequestRecord, socket: SocketRecord): void {
+  request.socket = socket;
+  socket.request = request;
 }

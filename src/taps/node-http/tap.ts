@@ -1,17 +1,13 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { OriginRegistry } from '../../state/origin-registry.js';
 import type { Connection } from '../../state/connection.js';
-import type { OriginStats } from '../../state/origin-stats.js';
-import { requestSlot, socketSlot } from '../object-slot.js';
+import { requestSlot } from '../object-slot.js';
 import { OWN_AGENT } from './own-traffic.js';
-import { errorType, isObject, reportSkipped, resolves } from '../payloads.js';
+import { isObject, reportSkipped } from '../payloads.js';
 import { authorityOf } from './request-authority.js';
-import { RequestRecord, SocketRecord, type HttpRequest, type HttpSocket } from './records.js';
-
-/** node:http speaks HTTP/1.1 only: `network.protocol.version` of every socket it opens. */
-const HTTP_1_1 = '1.1';
+import { link, RequestRecord, type HttpRequest, type HttpSocket } from './records.js';
+import { AgentSockets } from './sockets.js';
 
 /** Payloads as Node publishes them; every field is checked before use. */
 interface RequestMessage { readonly request?: unknown }
@@ -35,8 +31,8 @@ type TappedChannel = typeof TAPPED_CHANNELS[number];
  *   them in the tick after, or ends the request if the app dropped it meanwhile;
  * - queued it: its own `socket` and `close` events tell when it leaves the queue and ends.
  * Listeners on every request would cost a keep-alive request more than everything else the tap
- * does (BENCHMARKS.md): a socket's `free`, `close` and `agentRemove` events, listened to once per
- * socket, end the requests it carries instead, and `http.client.request.error` those that fail.
+ * does (BENCHMARKS.md): the events of its socket, listened to once per socket (`AgentSockets`),
+ * end the requests it carries instead, and `http.client.request.error` those that fail.
  *
  * A request is sent, and its time in queue ends, once it holds a connected socket: when it takes
  * one that is connected, else when the socket connects (TCP, and TLS for https). Reuse is the
@@ -47,75 +43,30 @@ export class NodeHttpTap {
   readonly #registry: OriginRegistry;
   /** Records on requests, under a symbol: see object-slot.ts, and `RequestRecord` for how it shows in logs. */
   readonly #requests = requestSlot<RequestRecord>(this);
-  readonly #sockets = socketSlot<SocketRecord>(this);
+  readonly #sockets: AgentSockets;
   /**
    * The record of requests the tap does not follow (a Unix socket, another scheme): every request
    * created while enabled carries one, so no later read of its slot misses.
    */
   readonly #ignored: RequestRecord;
-  /**
-   * The socket `net` created last in this run of the event loop, and when. An Agent creates a
-   * request's new socket inside the request's constructor, so the next `created` names its owner;
-   * a queued request's socket, created when another one closes, is handed over a tick later.
-   */
-  #announced: object | undefined = undefined;
-  #announcedAt = -1;
-  readonly #forgetAnnounced = (): void => {
-    this.#announced = undefined;
-  };
   readonly #subscriptions: Array<[string, diagnosticsChannel.ChannelListener]> = [];
   /** In the tick after `created`, for a request its Agent handed a free socket (see `#takeHandedSocket()`). */
   readonly #onHandedSocket: (record: RequestRecord) => void;
-  /** Listeners on requests and sockets, made once per tap; `this` is the request or the socket. */
+  /** Listeners on queued requests, made once per tap; `this` is the request. */
   readonly #onRequestSocket: (this: object, socket: unknown) => void;
   readonly #onRequestClose: (this: object) => void;
-  readonly #onLookup: (this: object) => void;
-  readonly #onConnect: (this: object) => void;
-  readonly #onSecureConnect: (this: object) => void;
   #enabled = false;
-
-  /**
-   * The enabled tap. A socket gets its `close`, `free` and `agentRemove` listeners once for the
-   * life of the process, which report to whichever tap is enabled then: restarting poolscope must
-   * not pile listeners onto long-lived sockets.
-   */
-  static #current: NodeHttpTap | undefined;
-
-  /** Every socket's listeners for its life; `this` is the socket. */
-  static #onSocketClose(this: object): void {
-    try {
-      const current = NodeHttpTap.#current;
-      if (current !== undefined) current.#socketClosed(this);
-    } catch (error) {
-      reportSkipped('socket close', error);
-    }
-  }
-
-  static #onSocketFree(this: object): void {
-    try {
-      const current = NodeHttpTap.#current;
-      if (current !== undefined) current.#socketFreed(this);
-    } catch (error) {
-      reportSkipped('socket free', error);
-    }
-  }
-
-  static #onSocketRemoved(this: object): void {
-    try {
-      const current = NodeHttpTap.#current;
-      if (current !== undefined) current.#socketRemoved(this);
-    } catch (error) {
-      reportSkipped('socket agentRemove', error);
-    }
-  }
 
   constructor(registry: OriginRegistry) {
     this.#registry = registry;
     this.#ignored = new RequestRecord(this, {}, undefined, undefined, -1, false);
     this.#ignored.ended = this.#ignored.released = true;
+    this.#sockets = new AgentSockets(registry, {
+      sent: (request, connection, now) => this.#sent(request, connection, now),
+      ended: (request, release, now) => this.#end(request, release, now),
+    });
     // A listener that throws would throw out of Node's `emit`, into the app: each catches its own.
     const requests = this.#requests;
-    const sockets = this.#sockets;
     const tap = this;
     this.#onHandedSocket = (record) => {
       try {
@@ -140,32 +91,12 @@ export class NodeHttpTap {
         reportSkipped('request close', error);
       }
     };
-    // Reading the slot and setting a number cannot throw.
-    this.#onLookup = function onLookup(this: object) { const r = sockets.get(this); if (r !== undefined) r.lookupAt = performance.now(); };
-    this.#onConnect = function onConnect(this: object) {
-      try {
-        const record = sockets.get(this);
-        if (record === undefined) return;
-        if (record.secure) record.connectAt = performance.now();
-        else tap.#connected(record, this as HttpSocket);
-      } catch (error) {
-        reportSkipped('socket connect', error);
-      }
-    };
-    this.#onSecureConnect = function onSecureConnect(this: object) {
-      try {
-        const record = sockets.get(this);
-        if (record !== undefined) tap.#connected(record, this as HttpSocket);
-      } catch (error) {
-        reportSkipped('socket secureConnect', error);
-      }
-    };
   }
 
   enable(): void {
     if (this.#enabled) return;
     this.#enabled = true;
-    NodeHttpTap.#current = this;
+    this.#sockets.enable();
     // One function per channel, each catching its own throw: see the undici tap.
     const handlers: Record<TappedChannel, diagnosticsChannel.ChannelListener> = {
       'net.client.socket': (m) => { try { this.#netSocket(m as SocketMessage); } catch (error) { reportSkipped('net.client.socket', error); } },
@@ -185,31 +116,24 @@ export class NodeHttpTap {
    */
   disable(): void {
     this.#enabled = false;
-    if (NodeHttpTap.#current === this) NodeHttpTap.#current = undefined;
+    this.#sockets.disable();
     for (const [name, handler] of this.#subscriptions) diagnosticsChannel.unsubscribe(name, handler);
     this.#subscriptions.length = 0;
-    this.#announced = undefined;
   }
 
-  /** Any client socket `net` creates: undici's, a database's, an Agent's. Only remembered for this run. */
+  /** Any client socket `net` creates: undici's, a database's, an Agent's. */
   #netSocket({ socket }: SocketMessage): void {
-    if (!isObject(socket)) return;
-    if (this.#announced === undefined) queueMicrotask(this.#forgetAnnounced);
-    this.#announced = socket;
-    this.#announcedAt = performance.now();
+    if (isObject(socket)) this.#sockets.announced(socket);
   }
 
   #requestCreated({ request }: RequestMessage): void {
     if (!isObject(request)) return;
     const record = this.#follow(request as HttpRequest);
     if (record === undefined) return;
-    const announced = this.#announced;
-    if (announced !== undefined && ownsSocket(announced as HttpSocket, request)) {
-      // The socket its Agent just created for it: followed from its start, whatever becomes of the request.
-      this.#announced = undefined;
-      const socket = this.#followSocket(announced as HttpSocket, record, this.#announcedAt, false);
-      if (socket !== undefined) this.#link(record, socket);
-      else this.#listenToRequest(record);
+    // The socket its Agent just created for it: followed from its start, whatever becomes of the request.
+    const created = this.#sockets.createdFor(record);
+    if (created !== undefined) {
+      link(record, created);
     } else if ((request as HttpRequest).reusedSocket === true) {
       // Node takes the socket in a tick it queued before this one.
       process.nextTick(this.#onHandedSocket, record);
@@ -262,98 +186,15 @@ export class NodeHttpTap {
   }
 
   /**
-   * Starts following a socket until it closes: from `startedAt`, when `net` created it, or from
-   * now (-1), connected already (`ready`) or still connecting.
-   */
-  #followSocket(socket: HttpSocket, request: RequestRecord, startedAt: number, ready: boolean): SocketRecord | undefined {
-    if (typeof socket.on !== 'function') return undefined;
-    const { host, protocol } = request.request as { host: string; protocol: string };
-    const secure = socket.encrypted === true;
-    const record = new SocketRecord(this, request.origin, host, protocol, startedAt, secure);
-    const replaced = this.#sockets.replace(socket, record) as SocketRecord | undefined;
-    if (replaced?.owner === this) {
-      // `net` announces a socket once, at its creation: one followed already is a made-up payload's.
-      this.#sockets.replace(socket, replaced);
-      return undefined;
-    }
-    record.listened = replaced?.listened === true;
-    if (!record.listened) {
-      // `close` ahead of Node's own: Node fails the request in flight from its close listener, and
-      // a socket that closed under a request must be seen closing `active`. It fires once: no `once`.
-      if (typeof socket.prependListener === 'function') socket.prependListener('close', NodeHttpTap.#onSocketClose);
-      else socket.on('close', NodeHttpTap.#onSocketClose);
-      socket.on('free', NodeHttpTap.#onSocketFree);
-      socket.on('agentRemove', NodeHttpTap.#onSocketRemoved);
-      record.listened = true;
-    }
-    if (ready) return record;
-    // `on`, not `once`: each fires once per socket. No `lookup` listener for an address (see the
-    // undici tap), nor for a socket first seen after its lookup may have ended.
-    if (startedAt >= 0 && resolves(host)) socket.on('lookup', this.#onLookup);
-    if (!secure) {
-      socket.on('connect', this.#onConnect);
-    } else {
-      // The TLS phase is timed only from a TCP connect seen.
-      if (startedAt >= 0 || socket.connecting === true) socket.on('connect', this.#onConnect);
-      socket.on('secureConnect', this.#onSecureConnect);
-    }
-    return record;
-  }
-
-  /**
    * The request took the socket its Agent handed it, new, reused or just freed: at `now`, or at
    * its creation for one handed over in its constructor.
    */
   #requestSocket(record: RequestRecord, value: unknown, now = performance.now()): void {
     if (record.socket !== undefined || record.released || !isObject(value)) return;
-    const socket = value as HttpSocket;
-    let socketRecord = this.#sockets.get(socket);
-    if (socketRecord === undefined) {
-      // Not created in its request's constructor: a queued request's new socket (created in this
-      // run, when another closed), a custom `createConnection`'s, a TLS socket on a Node that does
-      // not announce those, or one connected before poolscope was listening.
-      const announced = socket === this.#announced;
-      if (announced) this.#announced = undefined;
-      const ready = !announced && isReady(socket);
-      socketRecord = this.#followSocket(socket, record, announced ? this.#announcedAt : -1, ready);
-      if (socketRecord === undefined) return;
-      if (ready) {
-        const origin = socketRecord.origin ?? this.#originOfSocket(socketRecord, socket);
-        if (origin === undefined) return;
-        socketRecord.origin = origin;
-        socketRecord.connection = origin.openConnection(HTTP_1_1, true, -1, now);
-      }
-    }
-    this.#link(record, socketRecord);
-    if (socketRecord.connection !== undefined) this.#sent(record, socketRecord.connection, now);
-  }
-
-  /** The request holds the socket from now on, until it ends or the socket closes. */
-  #link(record: RequestRecord, socket: SocketRecord): void {
-    record.socket = socket;
-    socket.request = record;
-  }
-
-  /** The socket connected (TCP for http, TLS for https): it is open, and its request goes out. */
-  #connected(record: SocketRecord, socket: HttpSocket): void {
-    if (record.connection !== undefined) return;
-    const origin = record.origin ?? this.#originOfSocket(record, socket);
-    if (origin === undefined) return;
-    record.origin = origin;
-    const now = performance.now();
-    const { startedAt, lookupAt, connectAt } = record;
-    const connection = origin.openConnection(HTTP_1_1, false, startedAt < 0 ? -1 : (now - startedAt) / 1000, now);
-    record.connection = connection;
-    if (startedAt >= 0) {
-      const tcpFrom = lookupAt >= 0 ? lookupAt : startedAt;
-      const dnsSeconds = lookupAt >= 0 ? (lookupAt - startedAt) / 1000 : -1;
-      if (!record.secure) origin.phasesMeasured(dnsSeconds, (now - tcpFrom) / 1000, -1);
-      else if (connectAt >= 0) origin.phasesMeasured(dnsSeconds, (connectAt - tcpFrom) / 1000, (now - connectAt) / 1000);
-    } else if (record.secure && connectAt >= 0) {
-      origin.phasesMeasured(-1, -1, (now - connectAt) / 1000);
-    }
-    const waiting = record.request;
-    if (waiting !== undefined && waiting.connection === undefined && !waiting.ended) this.#sent(waiting, connection, now);
+    const socket = this.#sockets.handedTo(record, value as HttpSocket, now);
+    if (socket === undefined) return;
+    link(record, socket);
+    if (socket.connection !== undefined) this.#sent(record, socket.connection, now);
   }
 
   /** The request holds a connected socket: it is sent, and its time in queue ends. */
@@ -410,67 +251,4 @@ export class NodeHttpTap {
     const origin = record.origin;
     if (origin !== undefined && (leaving || connection !== undefined)) origin.requestEnded(leaving && record.counted, connection, now);
   }
-
-  /**
-   * A followed socket closed, and the request it carried, if any, ended with it. One that never
-   * connected is a failed connection attempt when it ended on an error other than the app's abort.
-   * One whose request already had its whole response (`Connection: close`, an Agent without
-   * keep-alive) closes idle: the request gives the socket back first.
-   */
-  #socketClosed(socket: object): void {
-    const record = this.#sockets.get(socket);
-    if (record === undefined) return;
-    const now = performance.now();
-    const current = record.request;
-    if (current !== undefined) this.#end(current, current.request.res?.complete === true, now);
-    const connection = record.connection;
-    if (connection === undefined) {
-      const error = (socket as HttpSocket).errored;
-      if (record.origin === undefined || !isObject(error)) return;
-      const type = errorType(error);
-      if (type !== 'ABORT_ERR') record.origin.connectionFailed(type);
-      return;
-    }
-    if (connection.closedAt < 0) connection.origin.closeConnection(connection, now);
-  }
-
-  /** Node frees a socket when its request ended with its whole response, or was dropped before taking it. */
-  #socketFreed(socket: object): void {
-    const current = this.#sockets.get(socket)?.request;
-    if (current !== undefined) this.#end(current, true, performance.now());
-  }
-
-  /**
-   * The Agent gives a socket up: the request that carries it upgraded (or CONNECTed), and the
-   * socket is the app's from now on, busy until it closes (see `#end()`).
-   */
-  #socketRemoved(socket: object): void {
-    const current = this.#sockets.get(socket)?.request;
-    if (current !== undefined && current.request.upgradeOrConnect === true) this.#end(current, true, performance.now());
-  }
-
-  /** The origin of a socket whose first request could not tell it: its host and remote port. */
-  #originOfSocket(record: SocketRecord, socket: HttpSocket): OriginStats | undefined {
-    const port = socket.remotePort;
-    if (typeof port !== 'number') return undefined;
-    const host = isIPv6(record.host) ? `[${record.host}]` : record.host;
-    return this.#registry.lookupAuthority(record.protocol, `${host}:${port}`);
-  }
-}
-
-/**
- * Whether the socket `net` announced last is the request's: Node 24.15 and later (and 26) name the
- * request on it at once; before, only the listeners its Agent just put on a socket that has not
- * connected yet tell.
- */
-function ownsSocket(socket: HttpSocket, request: object): boolean {
-  if (socket._httpMessage === request) return true;
-  return socket._httpMessage == null && socket.pending === true && typeof socket.listenerCount === 'function' &&
-    (socket.listenerCount('agentRemove') as number) > 0;
-}
-
-/** Connected: TCP for a plain socket, TLS for a secure one (`alpnProtocol` stays null until its handshake ends). */
-function isReady(socket: HttpSocket): boolean {
-  if (socket.encrypted === true) return socket.alpnProtocol !== null && socket.alpnProtocol !== undefined;
-  return socket.pending === false;
 }
