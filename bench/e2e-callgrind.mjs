@@ -22,7 +22,7 @@
  * the median printed with the lowest and highest.
  *
  *   node bench/e2e-callgrind.mjs [--modes=none,noop,clock,poolscope,otel,otel-http]
- *                                [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new,http-request]
+ *                                [--scenarios=request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new,http-request,http-request-new]
  *                                [--requests=1500] [--warmup=15000] [--runs=3] [--app-listens=false] [--json]
  *
  * Each OpenTelemetry instrumentation runs with its own stack's scenarios only (`otel`,
@@ -43,7 +43,7 @@ import { listenForScenarios, scenariosNamed } from './lib/scenarios.mjs';
 import { emit, parseArgs, summary } from './lib/stats.mjs';
 
 const options = parseArgs({
-  modes: 'none,noop,clock,poolscope,otel,otel-http', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new,http-request',
+  modes: 'none,noop,clock,poolscope,otel,otel-http', scenarios: 'request-h1,fetch-h1,builtin-fetch-h1,request-h2,request-h1-new,http-request,http-request-new',
   requests: 1500, warmup: 15_000, base: 200, runs: 3, appListens: true, cacheSim: false, json: false,
 });
 const client = fileURLToPath(new URL('./lib/e2e-client.mjs', import.meta.url));

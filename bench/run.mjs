@@ -18,7 +18,7 @@ const options = parseArgs({ smoke: false, callgrind: true, out: '', from: '' });
 const SMOKE = {
   replay: ['--lifecycles=200', '--rounds=1', '--cold-lifecycles=20'],
   callgrind: ['--modes=none,poolscope', '--count=200', '--warmup=0'],
-  e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new,http-request', '--requests=20', '--warmup=20', '--base=10', '--runs=1'],
+  e2eCallgrind: ['--modes=none,poolscope', '--scenarios=request-h1,request-h1-new,http-request,http-request-new', '--requests=20', '--warmup=20', '--base=10', '--runs=1'],
   e2e: ['--rounds=1', '--keep-alive-requests=20', '--new-connection-requests=3'],
   e2eProcesses: ['--rounds=1', '--warmup=20', '--requests=20'],
   memory: ['--requests=3000', '--origins=200', '--max-origins=20', '--checkpoints=3', '--real-origins=40', '--real-requests=2'],

@@ -20,6 +20,8 @@ export const SCENARIOS = {
   // After 15,000 requests every mode's count still held TurboFan compiling net's `onStreamRead`,
   // and poolscope's two of its own functions more (--trace-opt); none after 30,000.
   'http-request': { name: 'http.request(), HTTP/1.1, keep-alive', client: 'http.request()', protocol: 'h1', connection: 'keep-alive', share: 1, warmupScale: 2 },
+  // An http.Agent per request, destroyed after it: a new socket, and a pool, per request.
+  'http-request-new': { name: 'http.request(), HTTP/1.1, new connection', client: 'http.request()', protocol: 'h1', connection: 'new', share: 0.2 },
 };
 
 /** The scenarios named in a comma-separated list, in its order; throws on a name not known. */

@@ -25,7 +25,10 @@ const node = (args: string[]) => run(process.execPath, args, { cwd: root, timeou
 /** The one JSON line a benchmark script prints with --json. */
 const json = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!);
 
-const SCENARIOS = ['undici.request(), HTTP/1.1, keep-alive', 'undici.request(), HTTP/1.1, new connection', 'http.request(), HTTP/1.1, keep-alive'];
+const SCENARIOS = [
+  'undici.request(), HTTP/1.1, keep-alive', 'undici.request(), HTTP/1.1, new connection', 'http.request(), HTTP/1.1, keep-alive',
+  'http.request(), HTTP/1.1, new connection',
+];
 
 it('bench/run.mjs --smoke counts instructions under callgrind and prints them in its table', { skip, timeout: 900_000 }, async () => {
   assertValgrind();
@@ -78,7 +81,7 @@ it('counts end-to-end instructions per request past the first compiles, poolscop
   // subscribed's own spread, so only its allocation is compared. node:http's keep-alive
   // `http.request()` is compared as undici's keep-alive request is. One run of each, ~2 minutes.
   const result = json((await node([
-    'bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--scenarios=request-h1,request-h1-new,http-request',
+    'bench/e2e-callgrind.mjs', '--modes=none,poolscope', '--scenarios=request-h1,request-h1-new,http-request,http-request-new',
     '--requests=200', '--warmup=2000', '--base=100', '--runs=1', '--json',
   ])).stdout);
   assert.equal(result.available, true);
