@@ -125,6 +125,20 @@ describe('faults only http.request meets', () => {
     await eventually(() => assertAgentMatchesServer(agent, server));
   });
 
+  it('10,000 concurrent requests through an Agent with maxSockets: 64', async () => {
+    const server = await faultyServer();
+    const pooled = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    after(() => pooled.destroy());
+    const outcomes = await Promise.allSettled(Array.from({ length: 10_000 }, (_, i) => nodeRequest(`${server.origin}/ok?${i}`, { agent: pooled })));
+    assert.equal(outcomes.filter((o) => o.status === 'rejected').length, 0);
+    assert.equal(server.truth.requests, 10_000);
+    await eventually(() => assertAgentMatchesServer(agent, server));
+    assert.ok(server.truth.connections <= 64);
+    const figures = agentFiguresFor(agent, server);
+    assert.equal(figures.timeInQueue.count, 10_000, 'every request has a time in queue');
+    assert.equal(figures.pools, 1);
+  });
+
   it('a request destroyed before its socket event: its new socket is followed all the same', async () => {
     const server = await faultyServer();
     const own = new http.Agent({ keepAlive: true });

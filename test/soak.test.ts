@@ -1,13 +1,14 @@
-// A bounded soak: many clients of every flavour call one server for POOLSCOPE_SOAK_SECONDS (6 s in
-// `npm test`, 120 s in `npm run soak`) with faults mixed in: resets mid-response, the keep-alive
-// reset race, aborts mid-body, refused connections. The heap after GC stays flat once warm, and
-// the figures at the end equal the server's exactly.
+// A bounded soak: many clients of every flavour, undici's and node:http's, call a server of each
+// for POOLSCOPE_SOAK_SECONDS (6 s in `npm test`, 120 s in `npm run soak`) with faults mixed in:
+// resets mid-response, the keep-alive reset race, aborts mid-body, refused connections. The heap
+// after GC stays flat once warm, and the figures at the end equal each server's exactly.
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, it } from 'node:test';
 import { assertMatchesServer, testAgent } from './helpers/agent.ts';
-import { clients } from './helpers/clients.ts';
+import { clients, type Client } from './helpers/clients.ts';
+import { nodeHttpClients } from './helpers/node-http.ts';
 import { faultyHandler } from './helpers/faults.ts';
 import { closedPort, eventually, startServer } from './helpers/servers.ts';
 
@@ -38,25 +39,31 @@ function heapAfterGc(): number {
 const MIX = ['/ok', '/ok', '/ok', '/ok', '/reset-mid', '/ok', '/reset-on-reuse', 'abort', '/ok', '/redirect', '/ok', 'refused', '/ok', '/ok', '/ok', '/ok'];
 
 it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { timeout: (SECONDS + 60) * 1000 }, async () => {
-  const server = await startServer({ handler: faultyHandler });
-  const refusedPort = await closedPort();
-  const all = clients({ keepAliveTimeout: 2000 });
-  after(() => Promise.all(all.map((client) => client.close())));
-  let refusedAttempts = 0;
+  /** Each stack its own server and refused port: their figures are kept per pool type. */
+  const stacks = [
+    { poolType: 'undici' as const, clients: clients({ keepAliveTimeout: 2000 }) as Client[] },
+    { poolType: 'http.Agent' as const, clients: nodeHttpClients().map((client) => ({ ...client, close: async () => client.close() })) as Client[] },
+  ];
+  const targets = await Promise.all(stacks.map(async (stack) => ({
+    ...stack, server: await startServer({ handler: faultyHandler }), refusedPort: await closedPort(), refusedAttempts: 0,
+  })));
+  const all = targets.flatMap((target) => target.clients.map((client) => ({ client, target })));
+  after(() => Promise.all(all.map(({ client }) => client.close())));
   let requestsMade = 0;
   /** Plain requests (`/ok`, `/redirect`) that failed: none may, whatever the faults beside them. */
   const plainFailures: string[] = [];
   let stopAt = performance.now() + SECONDS * 1000;
 
-  const loop = async (client: (typeof all)[number], offset: number) => {
+  const loop = async ({ client, target }: (typeof all)[number], offset: number) => {
+    const { server } = target;
     for (let i = offset; performance.now() < stopAt; i++) {
       const kind = MIX[i % MIX.length]!;
       requestsMade++;
       try {
         if (kind === 'abort') await client.request(`${server.origin}/stall-body`, { signal: AbortSignal.timeout(5) });
         else if (kind === 'refused') {
-          refusedAttempts++;
-          await client.request(`http://127.0.0.1:${refusedPort}/`);
+          target.refusedAttempts++;
+          await client.request(`http://127.0.0.1:${target.refusedPort}/`);
         } else await client.request(`${server.origin}${kind}?i=${i}`);
       } catch (error) {
         // Faults are the point; a plain request that fails is not.
@@ -66,7 +73,7 @@ it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { ti
   };
   const runFor = (seconds: number) => {
     stopAt = performance.now() + seconds * 1000;
-    return Promise.all(all.flatMap((client) => Array.from({ length: LOOPS_PER_CLIENT }, (_, j) => loop(client, j * 3))));
+    return Promise.all(all.flatMap((entry) => Array.from({ length: LOOPS_PER_CLIENT }, (_, j) => loop(entry, j * 3))));
   };
 
   // Warm-up, a quarter of the time: JIT, undici's pools, poolscope's per-origin records.
@@ -95,10 +102,12 @@ it(`soaks for ${SECONDS} s with faults mixed in: heap flat, figures exact`, { ti
   assert.ok(rssGrown < rssSlack, `rss grew ${mb(rssGrown)}`);
 
   assert.deepEqual(plainFailures.slice(0, 5), [], `${plainFailures.length} plain requests failed`);
-  assert.ok(server.truth.requests > 1000, `${server.truth.requests} requests reached the server`);
-  await eventually(() => assertMatchesServer(agent, server));
-  const refused = agent.snapshot().find((entry) => entry.origin === `http://127.0.0.1:${refusedPort}`);
-  assert.deepEqual(refused?.connectionErrors, { ECONNREFUSED: refusedAttempts });
-  assert.deepEqual(refused?.openConnections, { active: 0, idle: 0 });
-  assert.equal(refused?.activeRequests, 0);
+  for (const { poolType, server, refusedPort, refusedAttempts } of targets) {
+    assert.ok(server.truth.requests > 500, `${poolType}: ${server.truth.requests} requests reached the server`);
+    await eventually(() => assertMatchesServer(agent, server, false, poolType));
+    const refused = agent.snapshot().find((entry) => entry.origin === `http://127.0.0.1:${refusedPort}` && entry.poolType === poolType);
+    assert.deepEqual(refused?.connectionErrors, { ECONNREFUSED: refusedAttempts }, poolType);
+    assert.deepEqual(refused?.openConnections, { active: 0, idle: 0 });
+    assert.equal(refused?.activeRequests, 0);
+  }
 });
