@@ -31,7 +31,7 @@ export const announcesTlsSockets: boolean = (() => {
   return seen;
 })();
 
-/** How long a node-fetch 2 request may take in these tests (see its client). */
+/** How long a node-fetch 2 request may take in these tests, unless a test says (see its client). */
 const NODE_FETCH_DEADLINE_MS = 1000;
 
 export interface RequestInit {
@@ -80,7 +80,7 @@ export function nodeRequest(url: string, init: RequestInit & { agent?: http.Agen
  * Agent of its own, axios, got and node-fetch 2 (the last three on the global Agents, as apps
  * use them). HTTPS needs `trustInGlobalAgent()` first.
  */
-export function nodeHttpClients(ca?: string): HttpClient[] {
+export function nodeHttpClients(ca?: string, nodeFetchDeadlineMs = NODE_FETCH_DEADLINE_MS): HttpClient[] {
   const own = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) }) };
   return [
     {
@@ -122,7 +122,7 @@ export function nodeHttpClients(ca?: string): HttpClient[] {
       name: 'node-fetch 2',
       async request(url, init = {}) {
         // On Node 22 node-fetch 2 never settles a body the server resets midway: a deadline of its own.
-        const deadline = AbortSignal.timeout(NODE_FETCH_DEADLINE_MS);
+        const deadline = AbortSignal.timeout(nodeFetchDeadlineMs);
         const response = await nodeFetch(url, { ...init, signal: init.signal === undefined ? deadline : AbortSignal.any([init.signal, deadline]) });
         return { status: response.status, body: await response.text() };
       },
