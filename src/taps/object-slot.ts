@@ -25,8 +25,8 @@ export interface SocketSlot<T extends Owned> {
 }
 
 /**
- * poolscope's records hang on objects it does not own, undici's requests and sockets: they go
- * with the object, and a read is one property load. A `WeakMap` gives the same guarantees at
+ * poolscope's records hang on objects it does not own, the requests and sockets of undici and
+ * node:http: they go with the object, and a read is one property load. A `WeakMap` gives the same guarantees at
  * ~100 ns per operation here, and a request took six of them.
  *
  * Sockets carry theirs in a private class field, which the app and undici cannot see (no key, no
@@ -37,10 +37,11 @@ export interface SocketSlot<T extends Owned> {
  * Requests carry theirs under a symbol of this module's own. Every request is stamped at its
  * creation, and stamping through that constructor took V8's generic construct path, an object
  * allocated and dropped, and a property check: ~460 instructions of a keep-alive
- * `undici.request()` (e2e callgrind), where the symbol is one store. The symbol shows to
- * reflection on undici's request objects (`Object.getOwnPropertySymbols`, `util.inspect`, object
- * spread), which an app meets only through diagnostics channels; not to `Object.keys`,
- * `for...in` or JSON. What only a made-up payload does: a frozen request or a Proxy refuses the
+ * `undici.request()` (e2e callgrind), ~230 of node:http's, where the symbol is one store. The
+ * symbol shows to reflection (`Object.getOwnPropertySymbols`, `util.inspect`, object spread): an
+ * app meets undici's requests only through diagnostics channels, but logs node:http's (an axios
+ * error carries one), so a record prints as one word there (see node-http/records.ts); not to
+ * `Object.keys`, `for...in` or JSON. What only a made-up payload does: a frozen request or a Proxy refuses the
  * store or throws from its trap (the tap's handler catches it and warns once), and an object
  * whose prototype is a stamped request reads that request's record.
  */
@@ -50,12 +51,12 @@ class Stamp {
   }
 }
 
-/** The key of poolscope's record on an undici request, one per copy of poolscope. */
+/** The key of poolscope's record on a request, one per copy of poolscope. */
 const REQUEST_RECORD = Symbol('poolscope.request');
 
 type Stamped = { [REQUEST_RECORD]?: Owned };
 
-/** `owner`'s records on undici requests; each record names `owner` as its `owner`. */
+/** `owner`'s records on requests; each record names `owner` as its `owner`. */
 export function requestSlot<T extends Owned>(owner: object): RequestSlot<T> {
   return {
     get(target) {

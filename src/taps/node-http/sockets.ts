@@ -49,33 +49,10 @@ export class AgentSockets {
    */
   static #current: AgentSockets | undefined;
 
-  /** Every socket's listeners for its life; `this` is the socket. A throw would reach the app. */
-  static #onClose(this: object): void {
-    try {
-      const current = AgentSockets.#current;
-      if (current !== undefined) current.#closed(this);
-    } catch (error) {
-      reportSkipped('socket close', error);
-    }
-  }
-
-  static #onFree(this: object): void {
-    try {
-      const current = AgentSockets.#current;
-      if (current !== undefined) current.#freed(this);
-    } catch (error) {
-      reportSkipped('socket free', error);
-    }
-  }
-
-  static #onRemoved(this: object): void {
-    try {
-      const current = AgentSockets.#current;
-      if (current !== undefined) current.#removed(this);
-    } catch (error) {
-      reportSkipped('socket agentRemove', error);
-    }
-  }
+  /** Every socket's listeners for its life (see `forLife()`); `this` is the socket. */
+  static #onClose = forLife('close', () => AgentSockets.#current, (sockets, socket) => sockets.#closed(socket));
+  static #onFree = forLife('free', () => AgentSockets.#current, (sockets, socket) => sockets.#freed(socket));
+  static #onRemoved = forLife('agentRemove', () => AgentSockets.#current, (sockets, socket) => sockets.#removed(socket));
 
   constructor(registry: OriginRegistry, requests: RequestEvents) {
     this.#registry = registry;
@@ -256,6 +233,21 @@ export class AgentSockets {
     const host = isIPv6(record.host) ? `[${record.host}]` : record.host;
     return this.#registry.lookupAuthority(record.protocol, `${host}:${port}`);
   }
+}
+
+/**
+ * A listener for every socket's life, `this` the socket, that hands the event to whichever tap's
+ * sockets are `current` when it fires. A throw would reach the app: it is caught and said once.
+ */
+function forLife<T>(event: string, current: () => T | undefined, handle: (sockets: T, socket: object) => void): (this: object) => void {
+  return function onSocketEvent(this: object) {
+    try {
+      const sockets = current();
+      if (sockets !== undefined) handle(sockets, this);
+    } catch (error) {
+      reportSkipped(`socket ${event}`, error);
+    }
+  };
 }
 
 /**
