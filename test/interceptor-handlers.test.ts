@@ -228,7 +228,7 @@ describe('a handler with both APIs', () => {
 
 describe('an app on Node\'s global dispatcher', () => {
   /** The fixture app's outcome, run with `--import poolscope/register` or without. */
-  async function appOutcome(origin: string, register: boolean): Promise<{ outcome: string; undici: string }> {
+  async function appOutcome(origin: string, register: boolean): Promise<{ outcome: string; undici: string; wrapped: boolean }> {
     const { stdout } = await runNode([...(register ? ['--import', 'poolscope/register'] : []), dualHandlerApp], {
       TARGET_URL: origin, OTEL_EXPORTER_PROMETHEUS_PORT: String(await closedPort()),
     });
@@ -242,6 +242,8 @@ describe('an app on Node\'s global dispatcher', () => {
     assert.match(without.outcome, /body ok$/, 'the handler works without poolscope');
     // undici 6 (Node 22) knows only the legacy API; 7 and 8 call the new one when a handler has it.
     if (Number(without.undici.split('.')[0]) === 6) assert.equal(without.outcome, 'onConnect,onHeaders body ok');
+    assert.equal(without.wrapped, false);
+    assert.equal(withAgent.wrapped, true, 'poolscope timed the dispatch on Node\'s global dispatcher');
     assert.equal(withAgent.outcome, without.outcome, 'and the same with poolscope/register');
     assert.equal(server.truth.requests, 4);
   });
