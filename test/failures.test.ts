@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { assertMatchesServer, figuresFor, testAgent } from './helpers/agent.ts';
+import { assertMatchesServer, figuresFor, originFigures, testAgent } from './helpers/agent.ts';
 import { clients } from './helpers/clients.ts';
 import { closedPort, eventually, sleep, startServer, testCertificate } from './helpers/servers.ts';
 
@@ -32,8 +32,7 @@ for (const client of clients()) {
       for (let i = 0; i < 3; i++) {
         await assert.rejects(client.request(`http://127.0.0.1:${port}/`));
       }
-      const figures = agent.snapshot().find((entry) => entry.origin === `http://127.0.0.1:${port}`);
-      assert.ok(figures);
+      const figures = originFigures(agent, `http://127.0.0.1:${port}`);
       assert.deepEqual(figures.connectionErrors, { ECONNREFUSED: 3 });
       assert.equal(figures.connectionsOpened, 0);
       assert.equal(figures.requests, 0);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it, type TestContext } from 'node:test';
-import { assertMatchesServer, figuresFor, testAgent } from './helpers/agent.ts';
+import { assertMatchesServer, figuresFor, originFigures, testAgent } from './helpers/agent.ts';
 import { clients, undici7, undici8 } from './helpers/clients.ts';
 import { faultyHandler, loopbackLookup, startSilentServer, tunnel } from './helpers/faults.ts';
 import { eventually, sleep, startServer, testCertificate, type TestServer } from './helpers/servers.ts';
@@ -182,8 +182,7 @@ for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as cons
       // Two Agents, so two attempts at once: undici's timers tick about once a second.
       await Promise.all([0, 1].map(() => assert.rejects(send(`${origin}/`, { dispatcher: agentWith({ connect: { timeout: 100 } }) }), /timeout/i)));
       await eventually(() => assert.equal(silent.open(), 0));
-      const figures = agent.snapshot().find((entry) => entry.origin === origin);
-      assert.ok(figures);
+      const figures = originFigures(agent, origin);
       assert.equal(silent.accepted(), 2);
       assert.deepEqual(figures.connectionErrors, { UND_ERR_CONNECT_TIMEOUT: 2 });
       assert.equal(figures.connectionsOpened, 0);
@@ -196,8 +195,7 @@ for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as cons
       const dispatcher = agentWith({ connect: { lookup: loopbackLookup(0, 'ENOTFOUND') } });
       const origin = `http://no-such-host-${name.replace(' ', '')}.test:8080`;
       for (let i = 0; i < 3; i++) await assert.rejects(send(`${origin}/`, { dispatcher }));
-      const figures = agent.snapshot().find((entry) => entry.origin === origin);
-      assert.ok(figures);
+      const figures = originFigures(agent, origin);
       assert.deepEqual(figures.connectionErrors, { ENOTFOUND: 3 });
       assert.equal(figures.activeRequests, 0);
       assert.deepEqual(figures.openConnections, { active: 0, idle: 0 });
@@ -248,8 +246,7 @@ for (const [name, lib] of [['undici 7', undici7], ['undici 8', undici8]] as cons
       assert.equal(goaway[0]!.status, 'rejected');
       assert.equal(await send(`${server.origin}/ok`, { dispatcher }), 'ok', 'a new session after GOAWAY');
       await eventually(() => {
-        const figures = agent.snapshot().find((entry) => entry.origin === server.origin);
-        assert.ok(figures);
+        const figures = originFigures(agent, server.origin);
         assert.equal(figures.activeRequests, 0);
         assert.equal(figures.openConnections.active, 0);
         assert.equal(figures.openConnections.idle, server.h2.open());

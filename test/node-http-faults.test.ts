@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { testAgent } from './helpers/agent.ts';
+import { originFigures, testAgent } from './helpers/agent.ts';
 import { faultyHandler, loopbackLookup, startSilentServer, tunnel } from './helpers/faults.ts';
 import { agentFiguresFor, assertAgentMatchesServer, nodeHttpClients, nodeRequest } from './helpers/node-http.ts';
 import { closedPort, eventually, sleep, startServer, testCertificate } from './helpers/servers.ts';
@@ -76,8 +76,7 @@ for (const client of nodeHttpClients()) {
       const origin = `http://127.0.0.1:${await closedPort()}`;
       for (let i = 0; i < 3; i++) await assert.rejects(client.request(`${origin}/`));
       await eventually(() => {
-        const figures = agent.snapshot().find((entry) => entry.origin === origin && entry.poolType === 'http.Agent');
-        assert.ok(figures);
+        const figures = originFigures(agent, origin, 'http.Agent');
         assert.deepEqual(figures.connectionErrors, { ECONNREFUSED: 3 });
         assert.equal(figures.connectionsOpened, 0);
         assert.equal(figures.requests, 0);
@@ -192,8 +191,7 @@ describe('faults only http.request meets', () => {
     await Promise.all(attempts);
     await eventually(() => assert.equal(silent.open(), 0));
     await eventually(() => {
-      const figures = agent.snapshot().find((entry) => entry.origin === origin && entry.poolType === 'http.Agent');
-      assert.ok(figures);
+      const figures = originFigures(agent, origin, 'http.Agent');
       assert.equal(silent.accepted(), 2);
       assert.deepEqual(figures.connectionErrors, { ETIMEDOUT: 2 });
       assert.equal(figures.connectionsOpened, 0);
@@ -209,8 +207,7 @@ describe('faults only http.request meets', () => {
       await assert.rejects(nodeRequest(`${origin}/`, { lookup: loopbackLookup(0, 'ENOTFOUND') } as never), /ENOTFOUND/);
     }
     await eventually(() => {
-      const figures = agent.snapshot().find((entry) => entry.origin === origin && entry.poolType === 'http.Agent');
-      assert.ok(figures);
+      const figures = originFigures(agent, origin, 'http.Agent');
       assert.deepEqual(figures.connectionErrors, { ENOTFOUND: 3 });
       assert.equal(figures.activeRequests, 0);
       assert.deepEqual(figures.openConnections, { active: 0, idle: 0 });

@@ -13,8 +13,13 @@ export function testAgent(): Promise<PoolscopeAgent> {
 
 /** The agent's figures for one server's origin (of one pool type, when given). */
 export function figuresFor(agent: PoolscopeAgent, server: TestServer, poolType?: OriginSnapshot['poolType']): OriginSnapshot {
-  const figures = agent.snapshot().find((entry) => entry.origin === server.origin && (poolType === undefined || entry.poolType === poolType));
-  assert.ok(figures, `poolscope has no ${poolType ?? ''} record for ${server.origin}`);
+  return originFigures(agent, server.origin, poolType);
+}
+
+/** The agent's figures for an origin (`scheme://host:port`), of one pool type when given; it must have a record. */
+export function originFigures(agent: PoolscopeAgent, origin: string, poolType?: OriginSnapshot['poolType']): OriginSnapshot {
+  const figures = agent.snapshot().find((entry) => entry.origin === origin && (poolType === undefined || entry.poolType === poolType));
+  assert.ok(figures, `poolscope has no ${poolType ?? ''} record for ${origin}`);
   return figures;
 }
 
